@@ -1,0 +1,34 @@
+"""Stylizer names -> stylizers. New stylizers are new names; the contract's shape never changes."""
+from __future__ import annotations
+
+from frameloom_client.v1 import frameloom_pb2 as pb
+
+from ..errors import UserError
+from .base import Stylizer
+
+
+def available_styles() -> list[str]:
+    from .filters import FILTERS
+
+    return ["identity", *(f"filter:{name}" for name in FILTERS), "diffusion", "propagate"]
+
+
+def make_stylizer(spec: pb.JobSpec) -> Stylizer:
+    kind = spec.style.kind or "identity"
+    if kind == "identity":
+        from .filters import Identity
+
+        return Identity()
+    if kind.startswith("filter:"):
+        from .filters import make_filter
+
+        return make_filter(kind.split(":", 1)[1], dict(spec.style.params))
+    if kind == "diffusion":
+        from .diffusion import DiffusionStylizer
+
+        return DiffusionStylizer(spec)
+    if kind == "propagate":
+        from ..temporal.propagate import PropagateStylizer
+
+        return PropagateStylizer(spec)
+    raise UserError(f"unknown style {kind!r}; available: {', '.join(available_styles())}")
