@@ -1,0 +1,107 @@
+"""What a clip is: size, rate, length, audio; and which of its frames a job takes."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from ..errors import UserError
+
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mxf"}
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".bmp", ".webp"}
+DEFAULT_SEQUENCE_FPS = Fraction(24)
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    path: str
+    width: int
+    height: int
+    fps: Fraction                  # average frame rate, exact (24000/1001 for 23.976)
+    frame_count: int | None        # None when the container does not say and nobody counted
+    duration: float | None         # seconds
+    bit_depth: int = 8             # bits per channel of the stored frames
+    codec: str = ""
+    pix_fmt: str = ""
+    variable_rate: bool = False
+    has_audio: bool = False
+    audio_codec: str = ""
+    audio_rate: int = 0
+    audio_channels: int = 0
+    kind: str = "video"            # "video" or "sequence"
+
+    def describe(self) -> dict:
+        fps = self.fps
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "size": f"{self.width}x{self.height}",
+            "fps": f"{fps.numerator}/{fps.denominator} ({float(fps):.3f})",
+            "variable_rate": self.variable_rate,
+            "frames": self.frame_count,
+            "duration_s": None if self.duration is None else round(self.duration, 3),
+            "codec": self.codec,
+            "pix_fmt": self.pix_fmt,
+            "bit_depth": self.bit_depth,
+            "audio": (f"{self.audio_codec} {self.audio_rate} Hz, {self.audio_channels} ch"
+                      if self.has_audio else "none"),
+        }
+
+
+@dataclass(frozen=True)
+class FrameSelection:
+    """Frames ``start, start+step, ...`` up to ``end`` inclusive (None: to the clip's end)."""
+
+    start: int = 0
+    end: int | None = None
+    step: int = 1
+
+    def indices(self, frame_count: int | None) -> range | None:
+        if frame_count is None:
+            return None
+        last = frame_count - 1 if self.end is None else min(self.end, frame_count - 1)
+        return range(self.start, last + 1, self.step)
+
+    def check_against(self, frame_count: int | None) -> None:
+        if frame_count is None:
+            return
+        if self.start >= frame_count:
+            raise UserError(f"frame range starts at {self.start} but the clip has {frame_count} "
+                            f"frames (0-{frame_count - 1})")
+        if self.end is not None and self.end >= frame_count:
+            raise UserError(f"frame range ends at {self.end} but the clip has {frame_count} "
+                            f"frames (0-{frame_count - 1})")
+
+    def wants(self, index: int) -> bool:
+        return (index >= self.start and (self.end is None or index <= self.end)
+                and (index - self.start) % self.step == 0)
+
+    def past_end(self, index: int) -> bool:
+        return self.end is not None and index > self.end
+
+    @classmethod
+    def from_proto(cls, r) -> "FrameSelection":
+        if r is None:
+            return cls()
+        return cls(int(r.start), int(r.end) if r.HasField("end") else None, int(r.step) or 1)
+
+
+_RANGE = re.compile(r"^\s*(\d*)\s*(?:(-|:)\s*(\d*))?\s*(?:(?:/|:|x)\s*(\d+))?\s*$")
+
+
+def parse_frame_range(text: str) -> FrameSelection:
+    """``"100-219"``, ``"100-"``, ``"-50"``, ``"7"``, with an optional step ``"0-99/2"``."""
+    m = _RANGE.match(text or "")
+    if not m or not (m.group(1) or m.group(3)):
+        raise UserError(f"bad frame range {text!r}; expected START-END[/STEP], e.g. 100-219 or 0-99/2")
+    start = int(m.group(1)) if m.group(1) else 0
+    if m.group(2):
+        end = int(m.group(3)) if m.group(3) else None
+    else:
+        end = start
+    step = int(m.group(4)) if m.group(4) else 1
+    if step < 1:
+        raise UserError(f"bad frame range {text!r}: step must be >= 1")
+    if end is not None and end < start:
+        raise UserError(f"bad frame range {text!r}: end is before start")
+    return FrameSelection(start, end, step)
