@@ -1,10 +1,35 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class FrameEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FRAME_ENCODING_UNSPECIFIED: _ClassVar[FrameEncoding]
+    FRAME_ENCODING_RAW: _ClassVar[FrameEncoding]
+    FRAME_ENCODING_PNG: _ClassVar[FrameEncoding]
+
+class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_STATE_UNSPECIFIED: _ClassVar[JobState]
+    JOB_STATE_QUEUED: _ClassVar[JobState]
+    JOB_STATE_RUNNING: _ClassVar[JobState]
+    JOB_STATE_SUCCEEDED: _ClassVar[JobState]
+    JOB_STATE_FAILED: _ClassVar[JobState]
+    JOB_STATE_CANCELLED: _ClassVar[JobState]
+FRAME_ENCODING_UNSPECIFIED: FrameEncoding
+FRAME_ENCODING_RAW: FrameEncoding
+FRAME_ENCODING_PNG: FrameEncoding
+JOB_STATE_UNSPECIFIED: JobState
+JOB_STATE_QUEUED: JobState
+JOB_STATE_RUNNING: JobState
+JOB_STATE_SUCCEEDED: JobState
+JOB_STATE_FAILED: JobState
+JOB_STATE_CANCELLED: JobState
 
 class JobSpec(_message.Message):
     __slots__ = ("name", "input", "output", "frames", "style", "temporal", "keyframes", "output_options", "priority")
@@ -219,3 +244,245 @@ class OutputSpec(_message.Message):
     no_audio: bool
     bit_depth: int
     def __init__(self, codec: _Optional[str] = ..., crf: _Optional[int] = ..., no_audio: _Optional[bool] = ..., bit_depth: _Optional[int] = ...) -> None: ...
+
+class FrameHeader(_message.Message):
+    __slots__ = ("width", "height", "channels", "bit_depth", "encoding", "size", "time")
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    BIT_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    width: int
+    height: int
+    channels: int
+    bit_depth: int
+    encoding: FrameEncoding
+    size: int
+    time: float
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., channels: _Optional[int] = ..., bit_depth: _Optional[int] = ..., encoding: _Optional[_Union[FrameEncoding, str]] = ..., size: _Optional[int] = ..., time: _Optional[float] = ...) -> None: ...
+
+class FrameChunk(_message.Message):
+    __slots__ = ("index", "header", "offset", "data")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    header: FrameHeader
+    offset: int
+    data: bytes
+    def __init__(self, index: _Optional[int] = ..., header: _Optional[_Union[FrameHeader, _Mapping]] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class StreamStart(_message.Message):
+    __slots__ = ("spec", "frame_count", "first_index", "fps_num", "fps_den", "result_encoding", "result_bit_depth", "clip_hash")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FIRST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    FPS_NUM_FIELD_NUMBER: _ClassVar[int]
+    FPS_DEN_FIELD_NUMBER: _ClassVar[int]
+    RESULT_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    RESULT_BIT_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    CLIP_HASH_FIELD_NUMBER: _ClassVar[int]
+    spec: JobSpec
+    frame_count: int
+    first_index: int
+    fps_num: int
+    fps_den: int
+    result_encoding: FrameEncoding
+    result_bit_depth: int
+    clip_hash: str
+    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ..., frame_count: _Optional[int] = ..., first_index: _Optional[int] = ..., fps_num: _Optional[int] = ..., fps_den: _Optional[int] = ..., result_encoding: _Optional[_Union[FrameEncoding, str]] = ..., result_bit_depth: _Optional[int] = ..., clip_hash: _Optional[str] = ...) -> None: ...
+
+class StylizeRequest(_message.Message):
+    __slots__ = ("start", "chunk")
+    START_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    start: StreamStart
+    chunk: FrameChunk
+    def __init__(self, start: _Optional[_Union[StreamStart, _Mapping]] = ..., chunk: _Optional[_Union[FrameChunk, _Mapping]] = ...) -> None: ...
+
+class JobAccepted(_message.Message):
+    __slots__ = ("job_id", "cached", "clip_id", "max_in_flight")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    CLIP_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    cached: bool
+    clip_id: str
+    max_in_flight: int
+    def __init__(self, job_id: _Optional[str] = ..., cached: _Optional[bool] = ..., clip_id: _Optional[str] = ..., max_in_flight: _Optional[int] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("state", "queue_position", "done", "total", "stage")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    state: JobState
+    queue_position: int
+    done: int
+    total: int
+    stage: str
+    def __init__(self, state: _Optional[_Union[JobState, str]] = ..., queue_position: _Optional[int] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., stage: _Optional[str] = ...) -> None: ...
+
+class StylizeResponse(_message.Message):
+    __slots__ = ("accepted", "progress", "chunk", "finished")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    accepted: JobAccepted
+    progress: Progress
+    chunk: FrameChunk
+    finished: Job
+    def __init__(self, accepted: _Optional[_Union[JobAccepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., chunk: _Optional[_Union[FrameChunk, _Mapping]] = ..., finished: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+
+class Job(_message.Message):
+    __slots__ = ("id", "name", "state", "priority", "queue_position", "done", "total", "stage", "error", "error_code", "created", "started", "ended", "device", "streamed", "spec")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    ENDED_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    STREAMED_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    state: JobState
+    priority: int
+    queue_position: int
+    done: int
+    total: int
+    stage: str
+    error: str
+    error_code: str
+    created: float
+    started: float
+    ended: float
+    device: str
+    streamed: bool
+    spec: JobSpec
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., priority: _Optional[int] = ..., queue_position: _Optional[int] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., stage: _Optional[str] = ..., error: _Optional[str] = ..., error_code: _Optional[str] = ..., created: _Optional[float] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., device: _Optional[str] = ..., streamed: _Optional[bool] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
+
+class SubmitJobRequest(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: JobSpec
+    def __init__(self, spec: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class WatchJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class CancelJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class ListJobsRequest(_message.Message):
+    __slots__ = ("states", "limit")
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    states: _containers.RepeatedScalarFieldContainer[JobState]
+    limit: int
+    def __init__(self, states: _Optional[_Iterable[_Union[JobState, str]]] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListJobsResponse(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[Job]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ...) -> None: ...
+
+class FetchFramesRequest(_message.Message):
+    __slots__ = ("job_id", "encoding", "bit_depth")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    BIT_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    encoding: FrameEncoding
+    bit_depth: int
+    def __init__(self, job_id: _Optional[str] = ..., encoding: _Optional[_Union[FrameEncoding, str]] = ..., bit_depth: _Optional[int] = ...) -> None: ...
+
+class GetCapabilitiesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Device(_message.Message):
+    __slots__ = ("name", "description", "memory_bytes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    memory_bytes: int
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., memory_bytes: _Optional[int] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "kind", "size_bytes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: str
+    size_bytes: int
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
+class Limits(_message.Message):
+    __slots__ = ("max_width", "max_height", "max_frames", "max_message_bytes", "max_in_flight", "max_queued_jobs")
+    MAX_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    MAX_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUED_JOBS_FIELD_NUMBER: _ClassVar[int]
+    max_width: int
+    max_height: int
+    max_frames: int
+    max_message_bytes: int
+    max_in_flight: int
+    max_queued_jobs: int
+    def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_frames: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_in_flight: _Optional[int] = ..., max_queued_jobs: _Optional[int] = ...) -> None: ...
+
+class Capabilities(_message.Message):
+    __slots__ = ("engine_version", "protocol", "devices", "styles", "temporal_modes", "models", "limits", "auth_required", "media_roots")
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
+    STYLES_FIELD_NUMBER: _ClassVar[int]
+    TEMPORAL_MODES_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    AUTH_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_ROOTS_FIELD_NUMBER: _ClassVar[int]
+    engine_version: str
+    protocol: str
+    devices: _containers.RepeatedCompositeFieldContainer[Device]
+    styles: _containers.RepeatedScalarFieldContainer[str]
+    temporal_modes: _containers.RepeatedScalarFieldContainer[str]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    limits: Limits
+    auth_required: bool
+    media_roots: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, engine_version: _Optional[str] = ..., protocol: _Optional[str] = ..., devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., styles: _Optional[_Iterable[str]] = ..., temporal_modes: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., auth_required: _Optional[bool] = ..., media_roots: _Optional[_Iterable[str]] = ...) -> None: ...

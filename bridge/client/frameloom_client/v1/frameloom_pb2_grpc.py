@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from . import frameloom_pb2 as frameloom_dot_v1_dot_frameloom__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -22,3 +23,411 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
+
+
+class FrameloomStub:
+    """---------------------------------------------------------------------------------------------
+    The service
+    ---------------------------------------------------------------------------------------------
+
+    Errors are gRPC status codes with a message a person can act on: INVALID_ARGUMENT (malformed
+    spec or frames), NOT_FOUND (unknown job, model or media), PERMISSION_DENIED (a path outside the
+    media roots or model folders), RESOURCE_EXHAUSTED (frame size, frame count or queue over the
+    server's limits), UNAUTHENTICATED (missing or wrong bearer token), CANCELLED.
+
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetCapabilities = channel.unary_unary(
+                '/frameloom.v1.Frameloom/GetCapabilities',
+                request_serializer=frameloom_dot_v1_dot_frameloom__pb2.GetCapabilitiesRequest.SerializeToString,
+                response_deserializer=frameloom_dot_v1_dot_frameloom__pb2.Capabilities.FromString,
+                _registered_method=True)
+        self.Stylize = channel.stream_stream(
+                '/frameloom.v1.Frameloom/Stylize',
+                request_serializer=frameloom_dot_v1_dot_frameloom__pb2.StylizeRequest.SerializeToString,
+                response_deserializer=frameloom_dot_v1_dot_frameloom__pb2.StylizeResponse.FromString,
+                _registered_method=True)
+        self.SubmitJob = channel.unary_unary(
+                '/frameloom.v1.Frameloom/SubmitJob',
+                request_serializer=frameloom_dot_v1_dot_frameloom__pb2.SubmitJobRequest.SerializeToString,
+                response_deserializer=frameloom_dot_v1_dot_frameloom__pb2.Job.FromString,
+                _registered_method=True)
+        self.GetJob = channel.unary_unary(
+                '/frameloom.v1.Frameloom/GetJob',
+                request_serializer=frameloom_dot_v1_dot_frameloom__pb2.GetJobRequest.SerializeToString,
+                response_deserializer=frameloom_dot_v1_dot_frameloom__pb2.Job.FromString,
+                _registered_method=True)
+        self.WatchJob = channel.unary_stream(
+                '/frameloom.v1.Frameloom/WatchJob',
+                request_serializer=frameloom_dot_v1_dot_frameloom__pb2.WatchJobRequest.SerializeToString,
+                response_deserializer=frameloom_dot_v1_dot_frameloom__pb2.Job.FromString,
+                _registered_method=True)
+        self.CancelJob = channel.unary_unary(
+                '/frameloom.v1.Frameloom/CancelJob',
+                request_serializer=frameloom_dot_v1_dot_frameloom__pb2.CancelJobRequest.SerializeToString,
+                response_deserializer=frameloom_dot_v1_dot_frameloom__pb2.Job.FromString,
+                _registered_method=True)
+        self.ListJobs = channel.unary_unary(
+                '/frameloom.v1.Frameloom/ListJobs',
+                request_serializer=frameloom_dot_v1_dot_frameloom__pb2.ListJobsRequest.SerializeToString,
+                response_deserializer=frameloom_dot_v1_dot_frameloom__pb2.ListJobsResponse.FromString,
+                _registered_method=True)
+        self.FetchFrames = channel.unary_stream(
+                '/frameloom.v1.Frameloom/FetchFrames',
+                request_serializer=frameloom_dot_v1_dot_frameloom__pb2.FetchFramesRequest.SerializeToString,
+                response_deserializer=frameloom_dot_v1_dot_frameloom__pb2.FrameChunk.FromString,
+                _registered_method=True)
+
+
+class FrameloomServicer:
+    """---------------------------------------------------------------------------------------------
+    The service
+    ---------------------------------------------------------------------------------------------
+
+    Errors are gRPC status codes with a message a person can act on: INVALID_ARGUMENT (malformed
+    spec or frames), NOT_FOUND (unknown job, model or media), PERMISSION_DENIED (a path outside the
+    media roots or model folders), RESOURCE_EXHAUSTED (frame size, frame count or queue over the
+    server's limits), UNAUTHENTICATED (missing or wrong bearer token), CANCELLED.
+
+    """
+
+    def GetCapabilities(self, request, context):
+        """What this server offers: engine version, devices, styles, models found, limits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Stylize(self, request_iterator, context):
+        """Editors. Send StreamStart, then the clip's frames as FrameChunks, then close the request side.
+        Receive JobAccepted first, then Progress and the finished frames (FrameChunks) as they are
+        ready, then the final Job. Results may arrive before all frames are sent. Cancelling the call
+        (or disconnecting) cancels the job.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitJob(self, request, context):
+        """Headless work on media that lives on the server (paths under its media roots).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchJob(self, request, context):
+        """The job's state now and after every change, until it ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FetchFrames(self, request, context):
+        """The finished frames of a job (streamed or headless), chunked, in index order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_FrameloomServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetCapabilities': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCapabilities,
+                    request_deserializer=frameloom_dot_v1_dot_frameloom__pb2.GetCapabilitiesRequest.FromString,
+                    response_serializer=frameloom_dot_v1_dot_frameloom__pb2.Capabilities.SerializeToString,
+            ),
+            'Stylize': grpc.stream_stream_rpc_method_handler(
+                    servicer.Stylize,
+                    request_deserializer=frameloom_dot_v1_dot_frameloom__pb2.StylizeRequest.FromString,
+                    response_serializer=frameloom_dot_v1_dot_frameloom__pb2.StylizeResponse.SerializeToString,
+            ),
+            'SubmitJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitJob,
+                    request_deserializer=frameloom_dot_v1_dot_frameloom__pb2.SubmitJobRequest.FromString,
+                    response_serializer=frameloom_dot_v1_dot_frameloom__pb2.Job.SerializeToString,
+            ),
+            'GetJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJob,
+                    request_deserializer=frameloom_dot_v1_dot_frameloom__pb2.GetJobRequest.FromString,
+                    response_serializer=frameloom_dot_v1_dot_frameloom__pb2.Job.SerializeToString,
+            ),
+            'WatchJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJob,
+                    request_deserializer=frameloom_dot_v1_dot_frameloom__pb2.WatchJobRequest.FromString,
+                    response_serializer=frameloom_dot_v1_dot_frameloom__pb2.Job.SerializeToString,
+            ),
+            'CancelJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelJob,
+                    request_deserializer=frameloom_dot_v1_dot_frameloom__pb2.CancelJobRequest.FromString,
+                    response_serializer=frameloom_dot_v1_dot_frameloom__pb2.Job.SerializeToString,
+            ),
+            'ListJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobs,
+                    request_deserializer=frameloom_dot_v1_dot_frameloom__pb2.ListJobsRequest.FromString,
+                    response_serializer=frameloom_dot_v1_dot_frameloom__pb2.ListJobsResponse.SerializeToString,
+            ),
+            'FetchFrames': grpc.unary_stream_rpc_method_handler(
+                    servicer.FetchFrames,
+                    request_deserializer=frameloom_dot_v1_dot_frameloom__pb2.FetchFramesRequest.FromString,
+                    response_serializer=frameloom_dot_v1_dot_frameloom__pb2.FrameChunk.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'frameloom.v1.Frameloom', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('frameloom.v1.Frameloom', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Frameloom:
+    """---------------------------------------------------------------------------------------------
+    The service
+    ---------------------------------------------------------------------------------------------
+
+    Errors are gRPC status codes with a message a person can act on: INVALID_ARGUMENT (malformed
+    spec or frames), NOT_FOUND (unknown job, model or media), PERMISSION_DENIED (a path outside the
+    media roots or model folders), RESOURCE_EXHAUSTED (frame size, frame count or queue over the
+    server's limits), UNAUTHENTICATED (missing or wrong bearer token), CANCELLED.
+
+    """
+
+    @staticmethod
+    def GetCapabilities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/frameloom.v1.Frameloom/GetCapabilities',
+            frameloom_dot_v1_dot_frameloom__pb2.GetCapabilitiesRequest.SerializeToString,
+            frameloom_dot_v1_dot_frameloom__pb2.Capabilities.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Stylize(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/frameloom.v1.Frameloom/Stylize',
+            frameloom_dot_v1_dot_frameloom__pb2.StylizeRequest.SerializeToString,
+            frameloom_dot_v1_dot_frameloom__pb2.StylizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/frameloom.v1.Frameloom/SubmitJob',
+            frameloom_dot_v1_dot_frameloom__pb2.SubmitJobRequest.SerializeToString,
+            frameloom_dot_v1_dot_frameloom__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/frameloom.v1.Frameloom/GetJob',
+            frameloom_dot_v1_dot_frameloom__pb2.GetJobRequest.SerializeToString,
+            frameloom_dot_v1_dot_frameloom__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/frameloom.v1.Frameloom/WatchJob',
+            frameloom_dot_v1_dot_frameloom__pb2.WatchJobRequest.SerializeToString,
+            frameloom_dot_v1_dot_frameloom__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/frameloom.v1.Frameloom/CancelJob',
+            frameloom_dot_v1_dot_frameloom__pb2.CancelJobRequest.SerializeToString,
+            frameloom_dot_v1_dot_frameloom__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/frameloom.v1.Frameloom/ListJobs',
+            frameloom_dot_v1_dot_frameloom__pb2.ListJobsRequest.SerializeToString,
+            frameloom_dot_v1_dot_frameloom__pb2.ListJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchFrames(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/frameloom.v1.Frameloom/FetchFrames',
+            frameloom_dot_v1_dot_frameloom__pb2.FetchFramesRequest.SerializeToString,
+            frameloom_dot_v1_dot_frameloom__pb2.FrameChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
