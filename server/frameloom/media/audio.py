@@ -111,7 +111,7 @@ def _reencoded(container, stream_in, stream_out, fmt: str, span) -> Iterator[tup
                 order += 1
                 yield float(packet.pts * packet.time_base) if packet.pts is not None else 0.0, order, packet
 
-    for frame in container.decode(stream_in):
+    for frame in _decoded_until_error(container, stream_in):
         if pos is None:
             pos = int(round(float((frame.pts - first_pts) * frame.time_base) * rate)) if frame.pts is not None else 0
         for rf in resampler.resample(frame):
@@ -130,3 +130,13 @@ def _reencoded(container, stream_in, stream_out, fmt: str, span) -> Iterator[tup
         if pos is not None and pos >= end_sample:
             break
     yield from drain(True)
+
+
+def _decoded_until_error(container, stream):
+    """Audio frames until the data ends or breaks off (a truncated source keeps what it has)."""
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except (av.error.FFmpegError, ValueError):
+            return
+        yield from frames

@@ -154,9 +154,11 @@ class VideoSource:
         if not seen_any:
             raise UserError(f"frame range starts at {sel.start} but {self.path} has only "
                             f"{last + 1} frames")
-        if sel.end is not None and last < sel.end:
-            raise MediaError(f"{self.path} ended at frame {last} before frame {sel.end}: "
-                             "the file is truncated or its frame count is wrong")
+        expected = sel.end if sel.end is not None else (
+            self.info.frame_count - 1 if self.info.frame_count else None)
+        if expected is not None and last < expected:
+            raise MediaError(f"{self.path} is truncated: it ended at frame {last}, before frame "
+                             f"{expected}")
 
     def frame_at(self, index: int) -> Frame:
         for i, t, frame in self._decode(index):

@@ -1,0 +1,1 @@
+"""Jobs: the one runner, and (for the server) the queue and the store."""

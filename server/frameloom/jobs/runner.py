@@ -1,0 +1,151 @@
+"""The one runner: source -> stylizer -> temporal filter -> sink, in bounded windows.
+
+The CLI, the gRPC server and render-farm chunks all run jobs through :func:`run_job`, so a frame
+comes out the same whichever way it was asked for. Memory is bounded by the stylizer's batch and
+the temporal window, never by the clip's length.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+
+from ..errors import Cancelled
+from ..frames import Frame
+from ..spec import JobSpec, Schedule, validate
+from ..stylize import Stylizer, make_stylizer
+from ..stylize.base import CancelCheck, check_not_cancelled
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, "int | None", str], None]
+
+
+@dataclass
+class JobResult:
+    frames_written: int
+    total: int | None
+    cancelled: bool = False
+
+
+def make_temporal(spec: JobSpec):
+    """The streaming deflicker a job asks for, or None ("none", or a propagate job whose frames
+    are already made from their neighbours)."""
+    mode = spec.temporal.mode or "window"
+    if mode == "none" or spec.style.kind in ("identity", "propagate"):
+        return None
+    from ..temporal.blend import make_temporal_filter
+
+    return make_temporal_filter(spec.temporal)
+
+
+def _context_frames(temporal) -> int:
+    """How many frames before a resume point the temporal filter needs to see again."""
+    return 0 if temporal is None else int(getattr(temporal, "context_frames", 0))
+
+
+def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
+            temporal="auto", progress: Progress | None = None,
+            is_cancelled: CancelCheck | None = None, skip: Iterable[int] = (),
+            on_frame: Callable[[Frame], None] | None = None) -> JobResult:
+    """Run ``spec`` over ``source`` into ``sink``.
+
+    ``skip`` holds frame indices already finished (a resumed job): they are not written again,
+    and frames well before the first unfinished one are not even decoded. A cancel (or Ctrl-C)
+    stops within one batch; the sink is closed either way, so what was written stays valid.
+    Raises :class:`Cancelled` after closing the sink when the job was cancelled.
+    """
+    validate(spec)
+    schedule = Schedule(spec)
+    own_stylizer = stylizer is None
+    stylizer = stylizer or make_stylizer(spec)
+    temporal = make_temporal(spec) if temporal == "auto" else temporal
+    skip = set(skip)
+    indices = source.indices
+    total = None if indices is None else len([i for i in indices if i not in skip])
+    start_at = _resume_point(indices, skip, _context_frames(temporal))
+
+    written = 0
+    times: dict[int, float] = {}  # frames inside the temporal window, waiting for their output
+
+    def emit(index: int, image: np.ndarray) -> None:
+        nonlocal written
+        t = times.pop(index)
+        if index in skip:
+            return
+        frame = Frame(index, t, image)
+        sink.write(frame)
+        written += 1
+        if on_frame is not None:
+            on_frame(frame)
+        if progress is not None:
+            progress(written, total, "frames")
+
+    def finish(frames: list[Frame]) -> None:
+        check_not_cancelled(is_cancelled)
+        styled = stylizer.stylize(frames, [schedule.at(f.index) for f in frames], is_cancelled)
+        for frame, image in zip(frames, styled):
+            times[frame.index] = frame.time
+            if temporal is None:
+                emit(frame.index, image)
+            else:
+                for index, out in temporal.push(frame.index, image, frame.image):
+                    emit(index, out)
+
+    try:
+        stylizer.prepare(source.frame_at, indices if indices is not None else [])
+        batch: list[Frame] = []
+        nothing_left = indices is not None and start_at is not None and start_at > indices[-1]
+        for frame in () if nothing_left else _frames_from(source, start_at):
+            batch.append(frame)
+            if len(batch) >= max(1, stylizer.batch_size):
+                finish(batch)
+                batch = []
+        if batch:
+            finish(batch)
+        if temporal is not None:
+            for index, out in temporal.flush():
+                emit(index, out)
+    except (Cancelled, KeyboardInterrupt):
+        log.info("stopped after %d frames", written)
+        raise Cancelled(written) from None
+    finally:
+        try:
+            sink.close()
+        finally:
+            if own_stylizer:
+                stylizer.close()
+    return JobResult(written, total)
+
+
+def _resume_point(indices, skip: set[int], context: int) -> int | None:
+    """The first frame index to decode: ``context`` frames before the first unfinished one."""
+    if not skip or indices is None:
+        return None
+    pending = [i for i in indices if i not in skip]
+    if not pending:
+        return indices[-1] + 1
+    pos = indices.index(pending[0])
+    return indices[max(0, pos - context)]
+
+
+def _frames_from(source, start_at: int | None):
+    if start_at is None:
+        yield from source
+        return
+    selection = getattr(source, "selection", None)
+    if selection is not None and start_at > selection.start:
+        from dataclasses import replace
+
+        # Re-aim the source at the resume point so the frames before it are never decoded.
+        source.selection = replace(selection, start=start_at)
+        try:
+            yield from source
+        finally:
+            source.selection = selection
+        return
+    for frame in source:
+        if frame.index >= start_at:
+            yield frame
