@@ -1,0 +1,180 @@
+"""Durable job state: SQLite for the jobs, one ``.npy`` file per frame on disk.
+
+A frame counts as finished when its file has been renamed into place *and* its row is in the
+``frames`` table; both happen before the runner moves on, so a server killed at any instant
+restarts with an exact list of finished frames and redoes only the others (a half-written file is
+a ``.tmp`` that nobody reads). Frames are stored as uint8/uint16 arrays: lossless for what a sink
+writes, and ``np.load`` with ``mmap_mode`` reads them without a decode step.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
+TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+    state TEXT NOT NULL, priority INTEGER NOT NULL, spec BLOB NOT NULL, total INTEGER NOT NULL,
+    stage TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '',
+    error_code TEXT NOT NULL DEFAULT '', created REAL NOT NULL, started REAL NOT NULL DEFAULT 0,
+    ended REAL NOT NULL DEFAULT 0, device TEXT NOT NULL DEFAULT '', meta TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS frames (
+    job_id TEXT NOT NULL, idx INTEGER NOT NULL, time REAL NOT NULL, PRIMARY KEY (job_id, idx)
+);
+CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, job_id TEXT NOT NULL);
+"""
+
+
+@dataclass
+class JobRecord:
+    id: str
+    seq: int
+    kind: str                 # "stream" or "headless"
+    name: str
+    state: str
+    priority: int
+    spec: bytes               # serialized frameloom.v1.JobSpec
+    total: int
+    stage: str = ""
+    error: str = ""
+    error_code: str = ""
+    created: float = 0.0
+    started: float = 0.0
+    ended: float = 0.0
+    device: str = ""
+    meta: dict = field(default_factory=dict)
+    done: int = 0             # finished frames (from the frames table)
+
+
+class JobStore:
+    """All job state under ``root``: ``jobs.sqlite`` and ``jobs/<id>/{src,out}/<index>.npy``.
+
+    Thread-safe: one connection behind a lock (SQLite serializes writers anyway, and the work
+    per call is tiny next to a frame)."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        (self.root / "jobs").mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.root / "jobs.sqlite", check_same_thread=False,
+                                   isolation_level=None)
+        # WAL + NORMAL: a commit survives the process being killed (it is in the OS cache), which
+        # is the failure we promise to survive; fsync per frame would cost more than the frame.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ---- jobs --------------------------------------------------------------------------------
+
+    def create(self, *, kind: str, name: str, priority: int, spec: bytes, total: int,
+               meta: dict | None = None) -> JobRecord:
+        job_id = uuid.uuid4().hex[:16]
+        with self._lock:
+            seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
+            self._db.execute(
+                "INSERT INTO jobs (id, seq, kind, name, state, priority, spec, total, created, meta)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, seq, kind, name, QUEUED, priority, spec, total, time.time(),
+                 json.dumps(meta or {})))
+        for sub in ("src", "out"):
+            (self.job_dir(job_id) / sub).mkdir(parents=True, exist_ok=True)
+        return self.get(job_id)
+
+    def _record(self, row) -> JobRecord:
+        rec = JobRecord(*row[:15], meta=json.loads(row[15]))
+        rec.done = self._db.execute("SELECT COUNT(*) FROM frames WHERE job_id = ?",
+                                    (rec.id,)).fetchone()[0]
+        return rec
+
+    _COLUMNS = ("id, seq, kind, name, state, priority, spec, total, stage, error, error_code, "
+                "created, started, ended, device, meta")
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {self._COLUMNS} FROM jobs WHERE id = ?",
+                                   (job_id,)).fetchone()
+            return self._record(row) if row else None
+
+    def list(self, states: tuple[str, ...] = (), limit: int = 100) -> list[JobRecord]:
+        query, args = f"SELECT {self._COLUMNS} FROM jobs", []
+        if states:
+            query += f" WHERE state IN ({', '.join('?' * len(states))})"
+            args.extend(states)
+        query += " ORDER BY seq DESC LIMIT ?"
+        with self._lock:
+            return [self._record(r) for r in self._db.execute(query, (*args, limit)).fetchall()]
+
+    def update(self, job_id: str, **fields) -> None:
+        if "meta" in fields:
+            fields["meta"] = json.dumps(fields["meta"])
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self._lock:
+            self._db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*fields.values(), job_id))
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.root / "jobs" / job_id
+
+    # ---- frames ------------------------------------------------------------------------------
+
+    def _frame_path(self, job_id: str, kind: str, index: int) -> Path:
+        return self.job_dir(job_id) / kind / f"{index:08d}.npy"
+
+    @staticmethod
+    def _save(path: Path, image: np.ndarray) -> None:
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, image, allow_pickle=False)
+        os.replace(tmp, path)
+
+    def save_result(self, job_id: str, index: int, time_s: float, image: np.ndarray) -> None:
+        self._save(self._frame_path(job_id, "out", index), image)
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO frames (job_id, idx, time) VALUES (?, ?, ?)",
+                             (job_id, index, time_s))
+
+    def finished(self, job_id: str) -> dict[int, float]:
+        """Finished frames: index -> presentation time. Rows whose file vanished do not count."""
+        with self._lock:
+            rows = self._db.execute("SELECT idx, time FROM frames WHERE job_id = ? ORDER BY idx",
+                                    (job_id,)).fetchall()
+        return {i: t for i, t in rows if self._frame_path(job_id, "out", i).exists()}
+
+    def load_result(self, job_id: str, index: int) -> np.ndarray:
+        return np.load(self._frame_path(job_id, "out", index), allow_pickle=False)
+
+    def save_source(self, job_id: str, index: int, image: np.ndarray) -> None:
+        self._save(self._frame_path(job_id, "src", index), image)
+
+    def load_source(self, job_id: str, index: int) -> np.ndarray:
+        return np.load(self._frame_path(job_id, "src", index), allow_pickle=False)
+
+    def drop_sources(self, job_id: str) -> None:
+        shutil.rmtree(self.job_dir(job_id) / "src", ignore_errors=True)
+
+    # ---- clip cache --------------------------------------------------------------------------
+
+    def cache_get(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT job_id FROM cache WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def cache_put(self, key: str, job_id: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO cache (key, job_id) VALUES (?, ?)", (key, job_id))
