@@ -1,0 +1,151 @@
+"""`frameloom serve` and `frameloom submit`."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+
+DEFAULT_PORT = 50051
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = text.lower().split("x")
+        return int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+
+
+def _read_token(args) -> str | None:
+    if getattr(args, "token_file", None):
+        try:
+            return Path(args.token_file).read_text().strip() or None
+        except OSError as exc:
+            raise UserError(f"cannot read token file: {exc}") from None
+    return getattr(args, "token", None) or os.environ.get("FRAMELOOM_TOKEN") or None
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("serve", help="run the gRPC server",
+                       description="Serve the engine over gRPC (frameloom.v1).")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default loopback; anything else needs a token)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    p.add_argument("--port-file", help="write the bound port to this file once serving")
+    p.add_argument("--token", help="bearer token clients must send (prefer --token-file or "
+                                   "FRAMELOOM_TOKEN: arguments are visible to other users)")
+    p.add_argument("--token-file")
+    p.add_argument("--tls-cert", help="PEM certificate chain (with --tls-key)")
+    p.add_argument("--tls-key")
+    p.add_argument("--media-root", action="append", default=[],
+                   help="folder clients may read and write media under (repeatable)")
+    p.add_argument("--model-dir", action="append", default=[],
+                   help="folder of models, ControlNets, LoRAs and annotators (repeatable)")
+    p.add_argument("--store", default=os.environ.get("FRAMELOOM_STORE", "frameloom-store"),
+                   help="folder for job state and finished frames (default ./frameloom-store)")
+    p.add_argument("--device", action="append", default=[],
+                   help="device to run jobs on, one job at a time each (default: every GPU, or cpu)")
+    p.add_argument("--max-size", type=_size, default=(8192, 8192), metavar="WxH")
+    p.add_argument("--max-frames", type=int, default=100_000)
+    p.add_argument("--max-in-flight", type=int, default=16,
+                   help="streamed frames read ahead of the engine")
+    p.add_argument("--max-queued", type=int, default=256)
+    p.set_defaults(func=run_serve)
+
+    p = sub.add_parser("submit", help="run a job file on a frameloom server",
+                       description="Submit a job (TOML/JSON) to a server; its input and output "
+                                   "are paths under the server's media roots.")
+    p.add_argument("job", help="job file (.toml or .json)")
+    p.add_argument("--server", default=f"127.0.0.1:{DEFAULT_PORT}", metavar="HOST:PORT")
+    p.add_argument("--token")
+    p.add_argument("--token-file")
+    p.add_argument("--tls-ca", help="PEM root certificate to trust (turns on TLS)")
+    p.add_argument("--tls", action="store_true", help="TLS with the system's root certificates")
+    p.add_argument("--input", help="override the job's input (server path)")
+    p.add_argument("--output", help="override the job's output (server path)")
+    p.add_argument("--priority", type=int)
+    p.add_argument("--no-wait", action="store_true", help="print the job id and return")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_submit)
+
+
+def run_serve(args) -> int:
+    from .engine import EngineConfig, Limits
+    from .server import ServerConfig, serve_forever
+
+    limits = Limits(max_width=args.max_size[0], max_height=args.max_size[1],
+                    max_frames=args.max_frames, max_in_flight=args.max_in_flight,
+                    max_queued_jobs=args.max_queued)
+    engine = EngineConfig(store_dir=args.store, media_roots=args.media_root,
+                          model_dirs=args.model_dir, devices=args.device, limits=limits)
+    config = ServerConfig(engine=engine, host=args.host, port=args.port, token=_read_token(args),
+                          tls_cert=args.tls_cert, tls_key=args.tls_key, port_file=args.port_file)
+    asyncio.run(serve_forever(config))
+    return 0
+
+
+def _job_spec(args):
+    """The job file as-is: its paths are the server's, so unlike a local render they are not
+    resolved against the job file's folder."""
+    import json
+
+    from ..spec import spec_from_dict, tomllib
+
+    path = Path(args.job)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except FileNotFoundError:
+        raise UserError(f"job file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"cannot parse job file {path}: {exc}") from None
+    spec = spec_from_dict(data)
+    if args.input:
+        spec.input = args.input
+    if args.output:
+        spec.output = args.output
+    if args.priority is not None:
+        spec.priority = args.priority
+    return spec
+
+
+def run_submit(args) -> int:
+    from tqdm import tqdm
+
+    from frameloom_client import FrameloomClient, FrameloomError
+    from frameloom_client.v1 import frameloom_pb2 as pb
+
+    spec = _job_spec(args)
+    ca = Path(args.tls_ca).read_bytes() if args.tls_ca else None
+    try:
+        with FrameloomClient(args.server, token=_read_token(args), tls=args.tls,
+                             root_certificates=ca) as client:
+            job = client.submit(spec)
+            if args.no_wait:
+                print(job.id)
+                return 0
+            bar = tqdm(total=job.total or None, unit="frame", desc=spec.name or job.id,
+                       disable=args.quiet, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+
+            def progress(j: pb.Job) -> None:
+                if j.state == pb.JOB_STATE_QUEUED:
+                    bar.set_postfix_str(f"queued, {j.queue_position} ahead")
+                else:
+                    bar.set_postfix_str(j.stage or pb.JobState.Name(j.state)[10:].lower())
+                bar.update(j.done - bar.n)
+            try:
+                final = client.wait(job.id, progress)
+            except KeyboardInterrupt:
+                client.cancel_job(job.id)
+                raise
+            finally:
+                bar.close()
+    except FrameloomError as exc:
+        print(f"frameloom: error: {exc.code}: {exc}", file=sys.stderr)
+        return 3 if exc.code == "UNAVAILABLE" else 2
+    print(f"{final.id}: done, {final.done} frames -> {final.spec.output or spec.output}")
+    return 0

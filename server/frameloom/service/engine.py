@@ -1,0 +1,447 @@
+"""The engine behind the service: jobs in, frames out. Plain Python; knows nothing of gRPC.
+
+Every job, streamed or headless, is a row in the :class:`~frameloom.jobs.store.JobStore` and runs
+through the one runner on a device's worker thread. Finished frames go to the store first, so a
+streamed clip can be fetched again (the clip cache) and a headless job killed mid-way resumes
+without redoing them; a headless job's output file is written from the store once all frames are
+done. Callers follow a job through :meth:`Engine.watch` callbacks, from worker threads.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Callable, Iterator
+
+import numpy as np
+
+from frameloom_client.v1 import frameloom_pb2 as pb
+
+from .. import __version__
+from ..errors import Cancelled, InputNotFound, LimitExceeded, UserError
+from ..frames import Frame, from_float, to_float
+from ..jobs.queue import JobQueue
+from ..jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobRecord, JobStore
+from ..spec import validate
+from .paths import PathPolicy
+from .stream import StreamUpload
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Limits:
+    max_width: int = 8192
+    max_height: int = 8192
+    max_frames: int = 100_000
+    max_message_bytes: int = 4 * 1024 * 1024
+    max_in_flight: int = 16
+    max_queued_jobs: int = 256
+
+
+@dataclass
+class EngineConfig:
+    store_dir: str
+    media_roots: list[str] = field(default_factory=list)
+    model_dirs: list[str] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)   # empty: every CUDA device, else "cpu"
+    limits: Limits = field(default_factory=Limits)
+
+
+def detect_devices() -> list[str]:
+    try:
+        import torch
+    except ImportError:
+        return ["cpu"]
+    if torch.cuda.is_available():
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return ["cpu"]
+
+
+def spec_hash(spec: pb.JobSpec) -> str:
+    """What of a spec decides the pixels: everything but names, paths, ordering and delivery."""
+    s = pb.JobSpec()
+    s.CopyFrom(spec)
+    for name in ("name", "input", "output", "frames", "output_options", "priority"):
+        s.ClearField(name)
+    return hashlib.sha256(s.SerializeToString(deterministic=True)).hexdigest()
+
+
+def convert_depth(image: np.ndarray, bit_depth: int) -> np.ndarray:
+    if bit_depth == 16 and image.dtype == np.uint8:
+        return image.astype(np.uint16) * 257
+    if bit_depth == 8 and image.dtype == np.uint16:
+        return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    return image
+
+
+class StoreSink:
+    """The runner's sink: every finished frame into the store, then ``on_frame(index)``."""
+
+    def __init__(self, store: JobStore, job_id: str, dtype, on_frame: Callable[[int], None],
+                 alpha: Callable[[int], np.ndarray | None] = lambda i: None):
+        self.store, self.job_id, self.dtype = store, job_id, dtype
+        self.on_frame, self.alpha = on_frame, alpha
+
+    def write(self, frame: Frame) -> None:
+        image = from_float(frame.image, self.dtype)
+        alpha = self.alpha(frame.index)
+        if alpha is not None:
+            image = np.concatenate([image, convert_depth(alpha, image.itemsize * 8)[:, :, None]], axis=2)
+        self.store.save_result(self.job_id, frame.index, frame.time, image)
+        self.on_frame(frame.index)
+
+    def close(self) -> None:
+        pass
+
+
+class Engine:
+    def __init__(self, config: EngineConfig, *, runner=None, make_stylizer=None):
+        self.config, self.limits = config, config.limits
+        self.store = JobStore(config.store_dir)
+        self.media = PathPolicy(config.media_roots, "media roots")
+        self.models = PathPolicy(config.model_dirs, "model folders")
+        self._runner, self._make_stylizer = runner, make_stylizer
+        self._lock = threading.Lock()
+        self._watchers: dict[str, list[Callable]] = {}
+        self._cancel: dict[str, threading.Event] = {}
+        self._uploads: dict[str, StreamUpload] = {}
+        self._progress: dict[str, tuple[int, str]] = {}
+        self.queue: JobQueue | None = None
+        self.ready = False
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Find devices and models, then requeue what a previous run left unfinished."""
+        devices = self.config.devices or detect_devices()
+        self.queue = JobQueue(devices, self._run, max_queued=self.limits.max_queued_jobs,
+                              on_change=self._queue_changed)
+        for rec in sorted(self.store.list((QUEUED, RUNNING), limit=1_000_000), key=lambda r: r.seq):
+            if rec.kind == "stream":   # its client went away with the old process
+                self.store.update(rec.id, state=CANCELLED, ended=time.time(),
+                                  error="the server restarted while the clip was streaming",
+                                  error_code="CANCELLED")
+                continue
+            self.store.update(rec.id, state=QUEUED)
+            self._cancel[rec.id] = threading.Event()
+            self.queue.put(rec.id, rec.priority, rec.seq, force=True)
+            log.info("resuming job %s (%d/%d frames done)", rec.id, rec.done, rec.total)
+        self.queue.start()
+        self.ready = True
+
+    def stop(self) -> None:
+        for ev in list(self._cancel.values()):
+            ev.set()
+        for up in list(self._uploads.values()):
+            up.abort("the server is shutting down")
+        if self.queue is not None:
+            self.queue.stop()
+        self.store.close()
+
+    # ---- what clients see --------------------------------------------------------------------
+
+    def capabilities(self) -> dict:
+        from ..stylize import available_styles
+
+        models = [("builtin:tiny", "builtin", 0), *self.models.scan_models()]
+        return {"engine_version": __version__, "devices": self.queue.devices if self.queue else [],
+                "styles": available_styles(), "temporal_modes": ["none", "window", "fast"],
+                "models": models, "limits": self.limits,
+                "media_roots": [str(r) for r in self.media.roots]}
+
+    def get(self, job_id: str) -> JobRecord:
+        rec = self.store.get(job_id) if job_id else None
+        if rec is None:
+            raise InputNotFound(f"no job {job_id!r}")
+        return rec
+
+    def queue_position(self, job_id: str) -> int:
+        pos = self.queue.position(job_id) if self.queue else None
+        return -1 if pos is None else pos
+
+    def list(self, states=(), limit: int = 100) -> list[JobRecord]:
+        return self.store.list(tuple(states), limit=max(1, min(limit or 100, 10_000)))
+
+    def watch(self, job_id: str, callback: Callable[[str, int | None], None]) -> Callable[[], None]:
+        """``callback("job", None)`` on every change of state or progress, ``callback("frame", i)``
+        for each finished frame; from worker threads. Returns the unsubscribe function."""
+        self.get(job_id)
+        with self._lock:
+            self._watchers.setdefault(job_id, []).append(callback)
+
+        def unsubscribe():
+            with self._lock:
+                cbs = self._watchers.get(job_id, [])
+                if callback in cbs:
+                    cbs.remove(callback)
+                if not cbs:
+                    self._watchers.pop(job_id, None)
+        return unsubscribe
+
+    def _notify(self, job_id: str, kind: str, index: int | None = None) -> None:
+        with self._lock:
+            cbs = list(self._watchers.get(job_id, ()))
+        for cb in cbs:
+            try:
+                cb(kind, index)
+            except Exception:
+                log.exception("watcher of job %s failed", job_id)
+
+    def _queue_changed(self) -> None:
+        with self._lock:
+            ids = list(self._watchers)
+        for job_id in ids:
+            self._notify(job_id, "job")
+
+    def progress_of(self, rec: JobRecord) -> tuple[int, str]:
+        """(frames done, stage) of a job, live while it runs."""
+        return self._progress.get(rec.id, (rec.done, rec.stage))
+
+    # ---- validation --------------------------------------------------------------------------
+
+    def _check_models(self, spec: pb.JobSpec) -> None:
+        """Models only from the model folders; names rewritten to real paths for the engine."""
+        d = spec.style.diffusion
+
+        def fix(value: str, label: str) -> str:
+            if not value or value.startswith("builtin:"):
+                return value
+            return self.models.resolve(value, must_exist=True, label=label)
+
+        d.model = fix(d.model, "model")
+        for cn in d.controlnets:
+            cn.model = fix(cn.model, f"controlnet {cn.kind} model")
+            cn.annotator = fix(cn.annotator, f"controlnet {cn.kind} annotator")
+        for lora in d.loras:
+            lora.path = fix(lora.path, "lora")
+        for i, emb in enumerate(d.embeddings):
+            d.embeddings[i] = fix(emb, "embedding")
+
+    def _check_spec(self, spec: pb.JobSpec) -> pb.JobSpec:
+        spec = pb.JobSpec.FromString(spec.SerializeToString())
+        validate(spec)
+        kind = spec.style.kind or "identity"
+        from ..stylize import available_styles
+
+        if kind not in available_styles():
+            raise UserError(f"unknown style {kind!r}; available: {', '.join(available_styles())}")
+        self._check_models(spec)
+        for images, label in ((spec.style.keyframe_images, "keyframe image"),
+                              (spec.style.diffusion.reference_images, "reference image")):
+            for img in images:
+                if img.path:
+                    img.path = self.media.resolve(img.path, must_exist=True, label=label)
+        return spec
+
+    # ---- headless ----------------------------------------------------------------------------
+
+    def submit(self, spec: pb.JobSpec) -> JobRecord:
+        spec = self._check_spec(spec)
+        if not spec.input:
+            raise UserError("a headless job needs spec.input (a path under the media roots)")
+        if not spec.output:
+            raise UserError("a headless job needs spec.output (a path under the media roots)")
+        spec.input = self.media.resolve(spec.input, must_exist=True, label="input")
+        spec.output = self.media.resolve(spec.output, must_exist=False, label="output")
+        from ..media import FrameSelection, check_output, open_source
+
+        check_output(spec.output, [spec.input])
+        selection = FrameSelection.from_proto(spec.frames) if spec.HasField("frames") else None
+        with open_source(spec.input, selection) as source:
+            info, indices = source.info, source.indices
+        if info.width > self.limits.max_width or info.height > self.limits.max_height:
+            raise LimitExceeded(f"input is {info.width}x{info.height}; this server accepts at most "
+                                f"{self.limits.max_width}x{self.limits.max_height}")
+        total = len(indices) if indices is not None else (info.frame_count or 0)
+        if total > self.limits.max_frames:
+            raise LimitExceeded(f"the job has {total} frames; this server accepts at most "
+                                f"{self.limits.max_frames} per job")
+        rec = self.store.create(kind="headless", name=spec.name, priority=spec.priority,
+                                spec=spec.SerializeToString(), total=total)
+        self._enqueue(rec)
+        return self.store.get(rec.id)
+
+    def _enqueue(self, rec: JobRecord) -> None:
+        self._cancel[rec.id] = threading.Event()
+        try:
+            self.queue.put(rec.id, rec.priority, rec.seq)
+        except LimitExceeded as exc:
+            self.store.update(rec.id, state=FAILED, error=str(exc), error_code=exc.code,
+                              ended=time.time())
+            raise
+
+    def cancel(self, job_id: str, reason: str = "cancelled by the client",
+               code: str = "CANCELLED") -> JobRecord:
+        """Stop a job: out of the queue, or its runner stops within one batch. ``code`` other
+        than CANCELLED records it as failed (a stream whose client sent a bad frame)."""
+        rec = self.get(job_id)
+        if rec.state in TERMINAL:
+            return rec
+        state = CANCELLED if code == "CANCELLED" else FAILED
+        if self.queue.remove(job_id):
+            self.store.update(job_id, state=state, ended=time.time(), error=reason, error_code=code)
+        up = self._uploads.get(job_id)
+        if up is not None:
+            up.abort(reason, code)
+        ev = self._cancel.get(job_id)
+        if ev is not None:
+            ev.set()
+        self._notify(job_id, "job")
+        return self.get(job_id)
+
+    def results(self, job_id: str, bit_depth: int = 0) -> Iterator[tuple[int, float, np.ndarray]]:
+        """(index, time, image) of a job's finished frames, in index order."""
+        self.get(job_id)
+        if bit_depth not in (0, 8, 16):
+            raise UserError(f"bit depth must be 8 or 16, got {bit_depth}")
+        for index, t in self.store.finished(job_id).items():
+            image = self.store.load_result(job_id, index)
+            yield index, t, convert_depth(image, bit_depth) if bit_depth else image
+
+    def results_at(self, job_id: str, indices, bit_depth: int = 0
+                   ) -> Iterator[tuple[int, float, np.ndarray]]:
+        for index in indices:
+            image = self.store.load_result(job_id, index)
+            yield index, 0.0, convert_depth(image, bit_depth) if bit_depth else image
+
+    # ---- streaming ---------------------------------------------------------------------------
+
+    def open_stream(self, start: pb.StreamStart) -> tuple[JobRecord, StreamUpload | None, str]:
+        """A job for a streamed clip. Returns (job, upload, clip_id); upload is None when the
+        results come from the cache (the job is then the cached one)."""
+        spec = self._check_spec(start.spec)
+        for name in ("input", "output", "frames"):
+            spec.ClearField(name)
+        if start.frame_count <= 0:
+            raise UserError(f"frame_count must be positive, got {start.frame_count}")
+        if start.frame_count > self.limits.max_frames:
+            raise LimitExceeded(f"the clip has {start.frame_count} frames; this server accepts at "
+                                f"most {self.limits.max_frames} per job")
+        if start.first_index < 0:
+            raise UserError(f"first_index must be >= 0, got {start.first_index}")
+        if start.result_bit_depth not in (0, 8, 16):
+            raise UserError(f"result_bit_depth must be 0, 8 or 16, got {start.result_bit_depth}")
+        if start.fps_num < 0 or start.fps_den < 0:
+            raise UserError("fps must be positive")
+        fps = Fraction(start.fps_num, start.fps_den or 1) if start.fps_num else Fraction(24)
+        shash = spec_hash(spec)
+        key_of = lambda clip: hashlib.sha256(  # noqa: E731
+            f"{__version__}|{clip}|{shash}|{start.first_index}|{start.result_bit_depth}".encode()
+        ).hexdigest()
+        if start.clip_hash:
+            cached = self.store.cache_get(key_of(start.clip_hash))
+            rec = self.store.get(cached) if cached else None
+            if rec is not None and rec.state == SUCCEEDED and rec.done == rec.total:
+                return rec, None, f"{start.clip_hash}:{shash}"
+        meta = {"first_index": start.first_index, "fps": [fps.numerator, fps.denominator],
+                "result_bit_depth": start.result_bit_depth, "spec_hash": shash}
+        rec = self.store.create(kind="stream", name=spec.name, priority=spec.priority,
+                                spec=spec.SerializeToString(), total=start.frame_count, meta=meta)
+        upload = StreamUpload(self.store, rec.id, start.first_index, start.frame_count, fps,
+                              self.limits, cache_key=key_of)
+        self._uploads[rec.id] = upload
+        try:
+            self._enqueue(rec)
+        except LimitExceeded:
+            self._uploads.pop(rec.id, None)
+            raise
+        return self.store.get(rec.id), upload, f"{start.clip_hash}:{shash}" if start.clip_hash else ""
+
+    # ---- running (worker threads) ------------------------------------------------------------
+
+    def _run(self, job_id: str, device: str) -> None:
+        rec = self.store.get(job_id)
+        cancel = self._cancel.setdefault(job_id, threading.Event())
+        if rec is None or rec.state in TERMINAL:
+            return
+        self.store.update(job_id, state=RUNNING, started=time.time(), device=device)
+        self._notify(job_id, "job")
+        try:
+            spec = pb.JobSpec.FromString(rec.spec)
+            if cancel.is_set():
+                raise Cancelled()
+            if rec.kind == "stream":
+                self._run_stream(rec, spec, cancel)
+            else:
+                self._run_headless(rec, spec, cancel)
+            self.store.update(job_id, state=SUCCEEDED, ended=time.time(), stage="done")
+        except Cancelled:
+            up = self._uploads.get(job_id)
+            reason, code = (up.abort_reason, up.abort_code) if up is not None else ("", "")
+            self.store.update(job_id, state=FAILED if code not in ("", "CANCELLED") else CANCELLED,
+                              ended=time.time(), error=reason or "cancelled",
+                              error_code=code or "CANCELLED")
+        except UserError as exc:
+            self.store.update(job_id, state=FAILED, ended=time.time(), error=str(exc),
+                              error_code=exc.code)
+        except Exception as exc:  # a bug: keep the server up, tell the client, log the traceback
+            log.exception("job %s failed", job_id)
+            self.store.update(job_id, state=FAILED, ended=time.time(), error_code="INTERNAL",
+                              error=f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self._progress.pop(job_id, None)
+            self._cancel.pop(job_id, None)
+            up = self._uploads.pop(job_id, None)
+            if up is not None:
+                up.abort("the job ended")
+            self._notify(job_id, "job")
+
+    def _run_job(self, rec, spec, source, sink, cancel, skip=()) -> None:
+        already = len(skip)
+
+        def progress(done: int, total, stage: str) -> None:
+            self._progress[rec.id] = (already + done, stage)
+            self._notify(rec.id, "job")
+
+        runner = self._runner
+        if runner is None:
+            from ..jobs.runner import run_job as runner
+        stylizer = self._make_stylizer(spec) if self._make_stylizer else None
+        runner(spec, source, sink, stylizer=stylizer, progress=progress,
+               is_cancelled=cancel.is_set, skip=set(skip))
+
+    def _run_stream(self, rec: JobRecord, spec: pb.JobSpec, cancel: threading.Event) -> None:
+        upload = self._uploads.get(rec.id)
+        if upload is None:
+            raise Cancelled()
+        upload.cancel_event = cancel
+        source = upload.source()
+        depth = rec.meta.get("result_bit_depth") or source.info.bit_depth
+        sink = StoreSink(self.store, rec.id, np.uint16 if depth == 16 else np.uint8,
+                         on_frame=lambda i: self._notify(rec.id, "frame", i), alpha=upload.alpha)
+        self._run_job(rec, spec, source, sink, cancel)
+        upload.finish_check()
+        key = upload.cache_key_final()
+        if key:
+            self.store.cache_put(key, rec.id)
+        self.store.drop_sources(rec.id)
+
+    def _run_headless(self, rec: JobRecord, spec: pb.JobSpec, cancel: threading.Event) -> None:
+        from ..jobs.local import open_job_media
+        from ..media import FrameSelection, open_source
+
+        selection = FrameSelection.from_proto(spec.frames) if spec.HasField("frames") else None
+        done = self.store.finished(rec.id)
+        with open_source(spec.input, selection) as source:
+            pending = [i for i in (source.indices or []) if i not in done]
+            if pending or source.indices is None:
+                sink = StoreSink(self.store, rec.id, np.uint16,
+                                 on_frame=lambda i: self._notify(rec.id, "frame", i))
+                self._run_job(rec, spec, source, sink, cancel, skip=done.keys())
+        # Every frame is in the store: write the output from there, in clip order, so a resumed
+        # job writes exactly what an uninterrupted one would.
+        self._progress[rec.id] = (len(self.store.finished(rec.id)), "writing output")
+        self._notify(rec.id, "job")
+        source, sink = open_job_media(spec)
+        source.close()
+        try:
+            for index, t in self.store.finished(rec.id).items():
+                if cancel.is_set():
+                    raise Cancelled()
+                sink.write(Frame(index, t, to_float(self.store.load_result(rec.id, index))))
+        finally:
+            sink.close()

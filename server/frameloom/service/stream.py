@@ -1,0 +1,170 @@
+"""A streamed clip on its way in: frames spooled to the job store, read by the runner.
+
+The upload and the runner meet here. The receiving side (:meth:`StreamUpload.put`, called per
+frame by the service) blocks while it is more than ``max_in_flight`` frames ahead of what the runner
+has asked for; that stops the service reading the call, and gRPC's flow control then stops the
+client. The runner's side (:class:`SpoolSource`) blocks until the frame it wants has arrived. Frames
+wait on disk, not in memory, so random access (``frame_at``, for stylizers that look ahead) works
+and memory stays bounded whatever the clip length.
+"""
+from __future__ import annotations
+
+import threading
+from fractions import Fraction
+from typing import Callable, Iterator
+
+import numpy as np
+
+from frameloom_client.frames import ClipHasher
+
+from ..errors import Cancelled, UserError
+from ..frames import Frame, to_float
+from ..jobs.store import JobStore
+from ..media import ClipInfo
+
+
+class UploadClosed(Exception):
+    """The job no longer takes frames (cancelled, failed or finished)."""
+
+
+class StreamUpload:
+    def __init__(self, store: JobStore, job_id: str, first_index: int, frame_count: int,
+                 fps: Fraction, limits, *, cache_key: Callable[[str], str] | None = None):
+        self.store, self.job_id = store, job_id
+        self.first, self.count, self.fps = first_index, frame_count, fps
+        self.max_in_flight = max(1, limits.max_in_flight)
+        self._cache_key = cache_key
+        self._hasher = ClipHasher() if cache_key else None
+        self._cond = threading.Condition()
+        self.received = 0
+        self._requested = first_index - 1     # highest frame the runner has asked for
+        self._shape: tuple[int, int, int] | None = None
+        self._dtype = None
+        self._ended_short = ""                # the client closed early: why the job fails
+        self.abort_reason = ""
+        self.abort_code = ""
+        self.cancel_event: threading.Event | None = None
+
+    # ---- the receiving side (service) ------------------------------------------------------
+
+    def put(self, index: int, image: np.ndarray) -> None:
+        """Take frame ``index``. Raises UserError for a frame that does not fit the clip and
+        UploadClosed when the job stopped taking frames."""
+        expected = self.first + self.received
+        if index != expected:
+            raise UserError(f"frame {index} arrived, expected frame {expected} (frames must be "
+                            "sent in order, without gaps)")
+        if self.received >= self.count:
+            raise UserError(f"more frames than the {self.count} announced in frame_count")
+        if self._shape is None:
+            self._shape, self._dtype = image.shape, image.dtype
+        elif image.shape != self._shape or image.dtype != self._dtype:
+            h, w, c = self._shape
+            raise UserError(
+                f"frame {index} is {image.shape[1]}x{image.shape[0]}x{image.shape[2]} "
+                f"{image.itemsize * 8}-bit but frame {self.first} was {w}x{h}x{c} "
+                f"{np.dtype(self._dtype).itemsize * 8}-bit; all frames of a clip must agree")
+        with self._cond:
+            while index > self._requested + self.max_in_flight and not self.abort_reason:
+                self._cond.wait()
+            if self.abort_reason:
+                raise UploadClosed(self.abort_reason)
+        if self._hasher is not None:
+            self._hasher.update(index, image)
+        self.store.save_source(self.job_id, index, image)
+        with self._cond:
+            self.received += 1
+            self._cond.notify_all()
+
+    def end(self) -> None:
+        """The client closed its side of the call."""
+        with self._cond:
+            if self.received < self.count:
+                self._ended_short = (f"the client sent {self.received} of the {self.count} frames "
+                                     "announced in frame_count")
+            self._cond.notify_all()
+
+    def abort(self, reason: str, code: str = "CANCELLED") -> None:
+        with self._cond:
+            if not self.abort_reason:
+                self.abort_reason, self.abort_code = reason, code
+            self._cond.notify_all()
+
+    # ---- the runner's side -----------------------------------------------------------------
+
+    def wait_for(self, index: int) -> None:
+        with self._cond:
+            if index > self._requested:
+                self._requested = index
+                self._cond.notify_all()
+            while self.first + self.received <= index:
+                if self.abort_reason or (self.cancel_event is not None and self.cancel_event.is_set()):
+                    raise Cancelled()
+                if self._ended_short:
+                    raise UserError(self._ended_short)
+                self._cond.wait(0.5)
+
+    def info(self) -> ClipInfo:
+        self.wait_for(self.first)
+        h, w, _ = self._shape
+        return ClipInfo(path="<stream>", width=w, height=h, fps=self.fps, frame_count=self.count,
+                        duration=self.count / float(self.fps),
+                        bit_depth=16 if self._dtype == np.uint16 else 8, kind="sequence")
+
+    def alpha(self, index: int) -> np.ndarray | None:
+        if self._shape is None or self._shape[2] != 4:
+            return None
+        return np.array(self.store.load_source(self.job_id, index)[:, :, 3])
+
+    def source(self) -> "SpoolSource":
+        return SpoolSource(self)
+
+    def finish_check(self) -> None:
+        if self.received < self.count:
+            raise UserError(self._ended_short or "the clip ended before all frames arrived")
+
+    def cache_key_final(self) -> str:
+        """The cache key from the hash of what actually arrived (never from the client's claim,
+        so a client cannot plant results under another clip's identity)."""
+        if self._hasher is None or self.received < self.count:
+            return ""
+        return self._cache_key(self._hasher.hexdigest())
+
+
+class SpoolSource:
+    """The runner's FrameSource for a streamed clip."""
+
+    def __init__(self, upload: StreamUpload):
+        self._up = upload
+        self._info: ClipInfo | None = None
+
+    @property
+    def info(self) -> ClipInfo:
+        if self._info is None:
+            self._info = self._up.info()
+        return self._info
+
+    @property
+    def indices(self) -> list[int]:
+        return list(range(self._up.first, self._up.first + self._up.count))
+
+    def frame_at(self, index: int) -> Frame:
+        up = self._up
+        if not up.first <= index < up.first + up.count:
+            raise UserError(f"frame {index} is not part of the streamed clip")
+        up.wait_for(index)
+        image = up.store.load_source(up.job_id, index)
+        return Frame(index, (index - up.first) / float(up.fps), to_float(image))
+
+    def __iter__(self) -> Iterator[Frame]:
+        for index in self.indices:
+            yield self.frame_at(index)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
