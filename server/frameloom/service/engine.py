@@ -229,6 +229,11 @@ class Engine:
 
         if kind not in available_styles():
             raise UserError(f"unknown style {kind!r}; available: {', '.join(available_styles())}")
+        if kind == "identity" or kind.startswith("filter:"):
+            # Cheap to build: catches a bad filter parameter before any frame is sent.
+            from ..stylize import make_stylizer
+
+            make_stylizer(spec).close()
         self._check_models(spec)
         for images, label in ((spec.style.keyframe_images, "keyframe image"),
                               (spec.style.diffusion.reference_images, "reference image")):

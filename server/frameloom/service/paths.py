@@ -36,9 +36,11 @@ class PathPolicy:
         that leaves them; NOT_FOUND when ``must_exist`` and no root has it."""
         if not name or "\0" in name:
             raise UserError(f"{label} is empty or not a path")
-        if not self.roots:
-            raise PermissionDenied(f"{label}: this server has no {self.what} configured")
         p = Path(name)
+        if not self.roots:
+            if must_exist and not p.is_absolute():
+                raise InputNotFound(f"{label} {name!r} not found: this server has no {self.what}")
+            raise PermissionDenied(f"{label} {name!r}: this server has no {self.what} configured")
         if ".." in p.parts:
             raise PermissionDenied(f"{label} {name!r}: '..' is not allowed in paths")
         candidates = [p] if p.is_absolute() else [root / p for root in self.roots]
