@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import grpc
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from frameloom_client.frames import PNG, RAW, FrameAssembler, encode_frame
 from frameloom_client.png import PngError
@@ -181,6 +182,8 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
             first = await requests.__anext__()
         except StopAsyncIteration:
             first = None
+        except DecodeError:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed StylizeRequest")
         if first is None or first.WhichOneof("item") != "start":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 "the first message of Stylize must be a StreamStart")
@@ -268,6 +271,8 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
                 upload.end()
             except UploadClosed:
                 return
+            except DecodeError:
+                raise UserError("malformed StylizeRequest (not a frameloom.v1 message)") from None
 
     async def _results(self, job_id: str, indices, state):
         encoding = state["encoding"] or state.get("in_encoding") or RAW
