@@ -1,0 +1,123 @@
+"""gRPC service benchmark: 1080p frames through a streaming identity job on loopback, against the
+same job run in-process through the one runner.
+
+    python benchmarks/bench_service.py              # 24 frames x 3 repeats
+    python benchmarks/bench_service.py --frames 8 --repeats 1   # smoke run
+
+The in-process baseline is what the server does per frame minus the wire: frames as uint8 arrays
+-> runner (identity) -> uint8 results. The server rows add chunking, loopback transport both ways,
+the spool to the job store (frames land on disk so streamed jobs are bounded in memory and
+resumable) and, with the cache on, hashing the clip on both sides. Times are medians over repeats.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from frameloom.frames import from_float
+from frameloom.jobs.runner import run_job
+from frameloom.media import ArraySource
+from frameloom_client import FrameloomClient, clip_hash, pb
+
+
+def make_frames(n: int, h: int, w: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    return [np.roll(base, 4 * i, axis=1) for i in range(n)]
+
+
+def identity_spec() -> pb.JobSpec:
+    s = pb.JobSpec(name="bench", style=pb.StyleSpec(kind="identity"))
+    s.temporal.mode = "none"
+    return s
+
+
+def in_process(frames) -> float:
+    out = []
+
+    class Sink:
+        def write(self, frame):
+            out.append(from_float(frame.image, np.uint8))
+
+        def close(self):
+            pass
+
+    t = time.perf_counter()
+    run_job(identity_spec(), ArraySource(frames), Sink())
+    dt = time.perf_counter() - t
+    assert len(out) == len(frames)
+    return dt
+
+
+def through_server(client, frames, **kw) -> float:
+    t = time.perf_counter()
+    got = client.stylize_all(identity_spec(), frames, **kw)
+    dt = time.perf_counter() - t
+    assert len(got) == len(frames) and np.array_equal(got[-1], frames[-1])
+    return dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--size", default="1920x1080")
+    args = ap.parse_args()
+    w, h = map(int, args.size.split("x"))
+    frames = make_frames(args.frames, h, w)
+
+    tmp = Path(tempfile.mkdtemp(prefix="frameloom-bench-"))
+    # The server is its own process (`frameloom serve`), as in use: client and server do not
+    # share a GIL.
+    server = subprocess.Popen([sys.executable, "-m", "frameloom.cli", "serve", "--port", "0",
+                               "--port-file", str(tmp / "port"), "--store", str(tmp / "store"),
+                               "--device", "cpu"])
+    while not (tmp / "port").exists():
+        if server.poll() is not None:
+            raise SystemExit("the server did not start")
+        time.sleep(0.1)
+    client = FrameloomClient(f"127.0.0.1:{(tmp / 'port').read_text()}")
+
+    rows: dict[str, list[float]] = {}
+    through_server(client, frames[:2], cache=False)   # warm up: connection, imports
+    in_process(frames[:2])
+    for r in range(args.repeats):
+        rows.setdefault("in-process (runner only)", []).append(in_process(frames))
+        rows.setdefault("server, raw, no cache", []).append(through_server(client, frames, cache=False))
+        fresh = [np.roll(f, r + 1, axis=0) for f in frames]   # new pixels: a cache miss
+        rows.setdefault("server, raw, cache on (hash both sides)", []).append(
+            through_server(client, fresh, cache=True))
+        del fresh
+        t = time.perf_counter()
+        clip_hash(frames)
+        rows.setdefault("  of which: client clip hash", []).append(time.perf_counter() - t)
+        rows.setdefault("server, cached replay", []).append(through_server(client, frames, cache=True))
+    png_frames = frames[: max(2, args.frames // 4)]
+    png = [through_server(client, png_frames, cache=False, encoding="png") * len(frames) / len(png_frames)
+           for _ in range(max(1, args.repeats // 2))]
+    rows["server, PNG both ways (scaled)"] = png
+
+    base = statistics.median(rows["in-process (runner only)"])
+    print(f"\n{args.frames} frames {w}x{h} RGB8, identity, {args.repeats} repeats, "
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}\n")
+    print(f"| {'run':42s} | {'median s':>8s} | {'fps':>7s} | {'vs in-process':>13s} |")
+    print(f"|{'-' * 44}|{'-' * 10}|{'-' * 9}|{'-' * 15}|")
+    for name, times in rows.items():
+        med = statistics.median(times)
+        print(f"| {name:42s} | {med:8.3f} | {args.frames / med:7.1f} | {med / base:12.2f}x |")
+    client.close()
+    server.terminate()
+    server.wait(30)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
