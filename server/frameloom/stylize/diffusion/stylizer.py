@@ -1,0 +1,244 @@
+"""DiffusionStylizer: a JobSpec's ``style.diffusion`` turned into sampler calls, window by window."""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from ...errors import UserError
+from ...frames import Frame
+from ...spec import FrameSettings
+from ..base import CancelCheck, Stylizer
+from .attention import CrossFrameState, install_cross_frame
+from .models import Components, load_controlnet, load_model, resolve_dtype
+from .sampler import FrameBatch, Timer, UNetDenoiser, VaeCodec, _no_timer, make_scheduler, sample
+
+DEFAULT_STEPS = 20
+
+
+def model_size(src_h: int, src_w: int, width: int = 0, height: int = 0) -> tuple[int, int]:
+    """(H, W) the model runs at: the requested size (or the source's, keeping its aspect ratio
+    when only one side is given), each rounded to the nearest multiple of 8, at least 64."""
+    if width and not height:
+        height = src_h * width / src_w
+    elif height and not width:
+        width = src_w * height / src_h
+    width, height = width or src_w, height or src_h
+    return max(64, int(round(height / 8)) * 8), max(64, int(round(width / 8)) * 8)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation of two Gaussian noises: keeps the noise's norm, which a linear blend
+    would shrink (the image would wash out mid-dissolve)."""
+    if t <= 0:
+        return a
+    if t >= 1:
+        return b
+    af, bf = a.flatten().double(), b.flatten().double()
+    dot = (af @ bf / (af.norm() * bf.norm())).clamp(-1, 1)
+    theta = torch.arccos(dot)
+    if theta.abs() < 1e-4:
+        return (1 - t) * a + t * b
+    s = torch.sin(theta)
+    return ((torch.sin((1 - t) * theta) / s) * a.double() + (torch.sin(t * theta) / s) * b.double()).to(a.dtype)
+
+
+def default_deflicker(spec_temporal=None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The temporal engine's guided PatchMatch deflicker with the job's temporal settings
+    (window, patch size, iterations, guide weight), imported when first used. The in-loop pass
+    always uses window mode: a window's frames are all in memory anyway."""
+    def run(styled: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        from ...temporal.blend import DeflickerConfig, deflicker_frames
+
+        cfg = DeflickerConfig.from_spec(spec_temporal)
+        return deflicker_frames(styled.float(), guide.float(), mode="window", config=cfg).to(styled.dtype)
+    return run
+
+
+class DiffusionStylizer(Stylizer):
+    """The DiffSynth engine behind ``style.kind = "diffusion"``.
+
+    Reads ``spec.style.diffusion`` (model, controlnets, loras, embeddings, steps, scheduler,
+    deflicker_steps, cross_frame, reference_images, dtype, compile, batch_size, window,
+    allow_pickle, width/height) and ``spec.temporal.window`` (in-loop deflicker window). Prompts,
+    seeds, strength, guidance and ControlNet scales arrive per frame as :class:`FrameSettings`.
+
+    Keyword overrides (for the CLI, tests and benchmarks): ``device``, ``tokenizer`` (path),
+    ``deflicker`` (callable ``(styled, guide) -> styled`` on (F,3,H,W) tensors, or False to turn
+    the in-loop deflicker off), ``components`` (preloaded :class:`Components`), ``timer``.
+    """
+
+    def __init__(self, spec, *, device: str | torch.device | None = None, tokenizer: str | None = None,
+                 deflicker=None, components: Components | None = None, timer: Timer | None = None):
+        d = spec.style.diffusion
+        self.spec, self.d = spec, d
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.dtype = resolve_dtype(d.dtype, self.device)
+        self.steps = d.steps or DEFAULT_STEPS
+        self.timer = timer
+        comps = components or load_model(d.model, tokenizer=tokenizer, allow_pickle=d.allow_pickle)
+        if not components:
+            comps.controlnets = [(cn.kind or f"controlnet{i}",
+                                  load_controlnet(cn.model or d.model, comps.family, allow_pickle=d.allow_pickle))
+                                 for i, cn in enumerate(d.controlnets)]
+            from .adapters import apply_embeddings, apply_loras
+            apply_loras(comps, [(l.path, l.weight if l.HasField("weight") else 1.0) for l in d.loras],
+                        allow_pickle=d.allow_pickle)
+            apply_embeddings(comps, list(d.embeddings), allow_pickle=d.allow_pickle)
+        else:   # preloaded: the spec still decides how many ControlNets take part
+            comps.controlnets = comps.controlnets[:len(d.controlnets)]
+        self.comps = comps
+        self._base_scales = [cn.scale if cn.HasField("scale") else 1.0 for cn in d.controlnets]
+        self._place()
+        self.scheduler = make_scheduler(d.scheduler, comps.scheduler_config)
+        self.cross = self._install_cross_frame()
+        self.batch_size = d.window or d.batch_size or (8 if self.device.type == "cuda" else 4)
+        tm = timer or _no_timer
+        self.codec = VaeCodec(comps.vae, batch=4 if self.device.type == "cuda" else 2, timer=tm)
+        cf = d.cross_frame
+        anchor, previous = (cf.first_frame, cf.previous_frames) if (cf.first_frame or cf.previous_frames) else (True, 1)
+        self.denoiser = UNetDenoiser(comps.unet, [m for _, m in comps.controlnets], cross=self.cross,
+                                     anchor=anchor, previous=previous,
+                                     chunk=d.batch_size if d.window and d.batch_size else 0, timer=tm)
+        if deflicker is None:
+            deflicker = default_deflicker(spec.temporal if spec.HasField("temporal") else None)
+        steps = list(d.deflicker_steps)
+        # Off: temporal mode "none", or only negative step indices (e.g. deflicker_steps = [-1]).
+        off = spec.temporal.mode == "none" or (steps and all(i < 0 for i in steps))
+        self.deflicker = None if off else (deflicker or None)
+        self.deflicker_steps = [i for i in steps if i >= 0] or None
+        self._prompt_cache: dict[str, torch.Tensor] = {}
+        self._noise_cache: dict[tuple, torch.Tensor] = {}
+        self._annotators = None
+        self._refs: torch.Tensor | None = None
+        self._ref_size = None
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def _place(self) -> None:
+        from diffusers.utils import logging as dlog
+
+        level = dlog.get_verbosity()
+        dlog.set_verbosity_error()   # .to(dtype) warns about fp32-pinned modules SD1.5 does not have
+        try:
+            for m in self.comps.modules():
+                m.to(self.device, self.dtype)
+                m.requires_grad_(False)
+        finally:
+            dlog.set_verbosity(level)
+        if self.device.type == "cuda":
+            self.comps.unet.to(memory_format=torch.channels_last)
+            for _, cn in self.comps.controlnets:
+                cn.to(memory_format=torch.channels_last)
+        if self.d.compile:
+            self.comps.unet = torch.compile(self.comps.unet)
+
+    def _install_cross_frame(self) -> CrossFrameState | None:
+        if not self.d.cross_frame.enabled:
+            return None
+        state = CrossFrameState()
+        unet = getattr(self.comps.unet, "_orig_mod", self.comps.unet)
+        install_cross_frame(unet, state, "unet.")
+        for i, (_, cn) in enumerate(self.comps.controlnets):
+            install_cross_frame(cn, state, f"cn{i}.")
+        return state
+
+    def prepare(self, frame_at, indices: Sequence[int]) -> None:
+        if self.comps.controlnets:
+            from .annotators import AnnotatorSet
+            self._annotators = AnnotatorSet(self.d.controlnets, frame_at, indices)
+
+    # -- per frame inputs -------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _embed(self, prompt: str) -> torch.Tensor:
+        """``(T, D)`` text embedding (last hidden state), cached per prompt."""
+        if prompt not in self._prompt_cache:
+            tok = self.comps.tokenizer
+            ids = tok(prompt, padding="max_length", max_length=tok.model_max_length, truncation=True,
+                      return_tensors="pt").input_ids.to(self.device)
+            self._prompt_cache[prompt] = self.comps.text_encoder(ids)[0][0].float()
+        return self._prompt_cache[prompt]
+
+    def _embedding(self, a: str, b: str, t: float) -> torch.Tensor:
+        ea = self._embed(a)
+        return ea if (t <= 0 or a == b) else torch.lerp(ea, self._embed(b), t)
+
+    def _noise(self, seed: int, shape: tuple) -> torch.Tensor:
+        """The fixed noise of a seed, drawn on the CPU so every device gets the same numbers."""
+        key = (int(seed), shape)
+        if key not in self._noise_cache:
+            g = torch.Generator("cpu").manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)
+            self._noise_cache[key] = torch.randn(shape, generator=g)
+        return self._noise_cache[key]
+
+    def _latent_shape(self, h: int, w: int) -> tuple:
+        f = 2 ** (len(self.comps.vae.config.block_out_channels) - 1)
+        return (int(self.comps.unet.config.in_channels), h // f, w // f)
+
+    def _reference_images(self, h: int, w: int) -> torch.Tensor | None:
+        if not self.d.reference_images:
+            return None
+        if self._refs is None or self._ref_size != (h, w):
+            from .annotators import load_image
+            imgs = [cv2.resize(load_image(r.path, r.png), (w, h), interpolation=cv2.INTER_AREA)
+                    for r in self.d.reference_images]
+            self._refs = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float()
+            self._ref_size = (h, w)
+        return self._refs
+
+    def build_batch(self, frames: Sequence[Frame], settings: Sequence[FrameSettings]) -> FrameBatch:
+        src_h, src_w = frames[0].image.shape[:2]
+        h, w = model_size(src_h, src_w, self.d.width, self.d.height)
+        imgs = np.stack([cv2.resize(f.image, (w, h), interpolation=cv2.INTER_AREA)
+                         if f.image.shape[:2] != (h, w) else f.image for f in frames])
+        images = torch.from_numpy(imgs).permute(0, 3, 1, 2).float().contiguous()
+        shape = self._latent_shape(h, w)
+        noise = torch.stack([slerp(self._noise(s.seed, shape), self._noise(s.next_seed, shape),
+                                   s.blend if s.seed != s.next_seed else 0.0) for s in settings])
+        cond = torch.stack([self._embedding(s.prompt, s.next_prompt, s.blend) for s in settings])
+        uncond = torch.stack([self._embedding(s.negative_prompt, s.next_negative_prompt, s.blend)
+                              for s in settings])
+        guidance = torch.tensor([s.guidance for s in settings], dtype=torch.float32)
+        controls, scales = [], []
+        for k, (kind, _) in enumerate(self.comps.controlnets):
+            controls.append(self._annotators.images(k, frames, (h, w)) if self._annotators else images)
+            scales.append([s.controlnet_scales.get(kind, self._base_scales[k]) for s in settings])
+        return FrameBatch(
+            images=images, noise=noise, cond=cond, uncond=uncond, guidance=guidance, controls=controls,
+            control_scales=torch.tensor(scales, dtype=torch.float32) if scales else None,
+            refs=self._reference_images(h, w),
+            # One schedule per window: frames in a batch share timesteps, so strength is averaged.
+            strength=float(np.mean([s.strength for s in settings])))
+
+    # -- the work ---------------------------------------------------------------------------
+
+    def stylize(self, frames: Sequence[Frame], settings: Sequence[FrameSettings],
+                is_cancelled: CancelCheck | None = None) -> list[np.ndarray]:
+        if not frames:
+            return []
+        sizes = {f.image.shape[:2] for f in frames}
+        if len(sizes) != 1:
+            raise UserError("all frames of a clip must have the same size")
+        batch = self.build_batch(frames, settings)
+        out = sample(self.denoiser, self.codec, self.scheduler, batch, steps=self.steps,
+                     deflicker=self.deflicker, deflicker_steps=self.deflicker_steps,
+                     is_cancelled=is_cancelled, timer=self.timer or _no_timer)
+        src_h, src_w = frames[0].image.shape[:2]
+        result = []
+        for img in out.permute(0, 2, 3, 1).cpu().numpy().astype(np.float32):
+            if img.shape[:2] != (src_h, src_w):
+                img = cv2.resize(img, (src_w, src_h), interpolation=cv2.INTER_CUBIC)
+            result.append(np.clip(img, 0.0, 1.0))
+        return result
+
+    def close(self) -> None:
+        self.comps = None
+        self._prompt_cache.clear()
+        if self.cross is not None:
+            self.cross.reset()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
