@@ -84,10 +84,20 @@ def shift_field(field: Tensor, dy: int, dx: int) -> Tensor:
     return padded[..., top:top + h, left:left + w]
 
 
+_GRIDS: dict = {}
+
+
 def _grid(h: int, w: int, device) -> tuple[Tensor, Tensor]:
-    ys = torch.arange(h, device=device, dtype=torch.float32).view(1, h, 1).expand(1, h, w)
-    xs = torch.arange(w, device=device, dtype=torch.float32).view(1, 1, w).expand(1, h, w)
-    return ys, xs
+    """Pixel row/column coordinates ``(1, H, W)`` float, cached: built for every candidate."""
+    key = (h, w, str(device))
+    g = _GRIDS.get(key)
+    if g is None:
+        if len(_GRIDS) > 32:
+            _GRIDS.clear()
+        ys = torch.arange(h, device=device, dtype=torch.float32).view(1, h, 1).expand(1, h, w)
+        xs = torch.arange(w, device=device, dtype=torch.float32).view(1, 1, w).expand(1, h, w)
+        g = _GRIDS[key] = (ys.contiguous(), xs.contiguous())
+    return g
 
 
 def clamp_offsets(off: Tensor, src_hw: tuple[int, int]) -> Tensor:
@@ -118,14 +128,18 @@ def tap_layout(patch_size: int) -> tuple[int, int]:
 
 
 def patch_rows(x: Tensor, patch_size: int) -> Tensor:
-    """``(B, C, H, W)`` -> ``(B * H * W, C * T)``: the sparse taps of the patch around every pixel
+    """``(B, C, H, W)`` -> ``(B * H * W, T * C)``: the sparse taps of the patch around every pixel
     (replicated at the borders), one row per pixel, ready for ``index_select``."""
     b, c, h, w = x.shape
     k, d = tap_layout(patch_size)
     r = (k - 1) * d // 2
-    padded = F.pad(x, (r, r, r, r), mode="replicate")
-    cols = F.unfold(padded, kernel_size=k, dilation=d)  # (B, C*k*k, H*W)
-    return cols.transpose(1, 2).reshape(b * h * w, c * k * k).contiguous()
+    # Channels-last slices copied straight into row layout: one pass, no im2col + transpose.
+    padded = F.pad(x, (r, r, r, r), mode="replicate").permute(0, 2, 3, 1)
+    rows = x.new_empty(b, h, w, k * k, c)
+    for i in range(k):
+        for j in range(k):
+            rows[:, :, :, i * k + j] = padded[:, i * d:i * d + h, j * d:j * d + w]
+    return rows.view(b * h * w, k * k * c)
 
 
 def patch_cost(src_rows: Tensor, tgt_rows: Tensor, off: Tensor, src_hw: tuple[int, int]) -> Tensor:
