@@ -68,7 +68,7 @@ def tiny_tokenizer():
 def tokenizer_from_bpe(path: Path):
     """Derive CLIP's vocab (49408 ids) and merges from OpenAI's ``bpe_simple_vocab_16e6.txt.gz``."""
     lines = gzip.open(path).read().decode("utf-8").split("\n")
-    merges = [tuple(m.split()) for m in lines[1:49152 - 256 - 2 + 1]]
+    merges = [tuple(m.split()) for m in lines[1:49152 - 256 - 2 + 1] if m.strip()]
     base = list(bytes_to_unicode().values())
     words = base + [c + "</w>" for c in base] + ["".join(m) for m in merges] + [BOS, EOS]
     return _make({w: i for i, w in enumerate(words)}, merges)
