@@ -235,6 +235,7 @@ class VideoSink:
         self._count = 0
         self._fps = Fraction(fps)
         self._closed = False
+        self._failed = False
 
     @property
     def frames_written(self) -> int:
@@ -251,7 +252,12 @@ class VideoSink:
             vf.pts = self._count
         vf.time_base = self._tb
         self._last_time = frame.time
-        self._container.mux(self._stream.encode(vf))
+        try:
+            self._container.mux(self._stream.encode(vf))
+        except (OSError, *_AV_ERRORS) as exc:
+            self._failed = True
+            raise OutputError(f"cannot write {self.path}: {_reason(exc)} (disk full or "
+                              "unwritable?)") from None
         self._count += 1
 
     def close(self) -> None:
@@ -260,8 +266,17 @@ class VideoSink:
         self._closed = True
         try:
             self._container.mux(self._stream.encode(None))
+        except (OSError, *_AV_ERRORS) as exc:
+            if not self._failed:  # the first error already told the user
+                self._failed = True
+                raise OutputError(f"cannot finish {self.path}: {_reason(exc)}") from None
         finally:
-            self._container.close()
+            try:
+                self._container.close()
+            except (OSError, *_AV_ERRORS):
+                self._failed = True
+        if self._failed:
+            return
         if self._audio_from and self._count:
             span = (self._first_time or 0.0, (self._last_time or 0.0) + float(1 / self._fps))
             from .audio import add_audio
