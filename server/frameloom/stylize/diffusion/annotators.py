@@ -49,7 +49,7 @@ def tile(image: np.ndarray, downscale: float = 4.0) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
 
 
-def make_annotator(kind: str, weights: str, params: dict[str, float]) -> Annotator:
+def make_annotator(kind: str, weights: str, params: dict[str, float], allow_pickle: bool = False) -> Annotator:
     """The annotator for a ControlNet ``kind``; weight-based ones load ``weights`` (a local file)."""
     if kind == "canny":
         return lambda img: canny(img, params.get("low", 100), params.get("high", 200))
@@ -57,17 +57,26 @@ def make_annotator(kind: str, weights: str, params: dict[str, float]) -> Annotat
         return lambda img: tile(img, params.get("downscale", 4.0))
     if kind in ("depth", "softedge", "openpose"):
         from . import annotator_nets
-        return annotator_nets.make(kind, weights, params)
+        return annotator_nets.make(kind, weights, params, allow_pickle)
     if kind in ("", "none", "image"):
+        if weights:   # a folder of precomputed condition maps
+            from . import annotator_nets
+            return annotator_nets.make(kind, weights, params, allow_pickle)
         return lambda img: img
     raise UserError(f"unknown ControlNet kind {kind!r}; use canny, softedge, depth, openpose or tile")
 
 
 class AnnotatorSet:
-    """Condition images for each ControlNet of a job, cached per (ControlNet, frame index)."""
+    """Condition images for each ControlNet of a job, cached per (ControlNet, frame index).
 
-    def __init__(self, controlnet_specs, frame_at=None, indices: Sequence[int] = ()):
-        self.annotators = [make_annotator(cn.kind, cn.annotator, dict(cn.params)) for cn in controlnet_specs]
+    The cache keeps the frames of the last ``keep`` indices only: windows overlap by a few
+    frames, and host memory must not grow with the clip."""
+
+    def __init__(self, controlnet_specs, frame_at=None, indices: Sequence[int] = (),
+                 allow_pickle: bool = False, keep: int = 64):
+        self.annotators = [make_annotator(cn.kind, cn.annotator, dict(cn.params), allow_pickle)
+                           for cn in controlnet_specs]
+        self.keep = keep
         self.cache: dict[tuple[int, int, tuple], np.ndarray] = {}
         # Pose needs the whole clip's keypoints to smooth them over time before drawing.
         for k, cn in enumerate(controlnet_specs):
@@ -77,6 +86,9 @@ class AnnotatorSet:
     def images(self, k: int, frames, size: tuple[int, int]) -> torch.Tensor:
         """``(F, 3, H, W)`` condition images of ControlNet ``k`` for ``frames`` at ``size``."""
         h, w = size
+        newest = max(f.index for f in frames)
+        for key in [key for key in self.cache if key[1] < newest - self.keep]:
+            del self.cache[key]
         out = []
         for f in frames:
             key = (k, f.index, size)
@@ -84,7 +96,7 @@ class AnnotatorSet:
                 img = f.image if f.image.shape[:2] == (h, w) else cv2.resize(
                     f.image, (w, h), interpolation=cv2.INTER_AREA)
                 ann = self.annotators[k]
-                cond = ann.at(f.index, img) if hasattr(ann, "at") else ann(img)
+                cond = ann.at(f.index, img, f.image.shape[:2]) if hasattr(ann, "at") else ann(img)
                 self.cache[key] = np.ascontiguousarray(cond, dtype=np.float32)
             out.append(self.cache[key])
         return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()

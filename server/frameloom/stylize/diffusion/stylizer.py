@@ -149,7 +149,7 @@ class DiffusionStylizer(Stylizer):
     def prepare(self, frame_at, indices: Sequence[int]) -> None:
         if self.comps.controlnets:
             from .annotators import AnnotatorSet
-            self._annotators = AnnotatorSet(self.d.controlnets, frame_at, indices)
+            self._annotators = AnnotatorSet(self.d.controlnets, frame_at, indices, self.d.allow_pickle)
 
     # -- per frame inputs -------------------------------------------------------------------
 
@@ -204,6 +204,8 @@ class DiffusionStylizer(Stylizer):
                               for s in settings])
         guidance = torch.tensor([s.guidance for s in settings], dtype=torch.float32)
         controls, scales = [], []
+        if self.comps.controlnets and self._annotators is None and len(self.d.controlnets):
+            self.prepare(None, [])   # the runner skipped prepare(): annotate without look-ahead
         for k, (kind, _) in enumerate(self.comps.controlnets):
             controls.append(self._annotators.images(k, frames, (h, w)) if self._annotators else images)
             scales.append([s.controlnet_scales.get(kind, self._base_scales[k]) for s in settings])
