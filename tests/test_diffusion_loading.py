@@ -88,7 +88,9 @@ def write_ldm_checkpoint(path, comps):
     sd = {}
     sd.update(_unet_to_ldm(comps.unet.state_dict(), dict(comps.unet.config)))
     sd.update(_vae_to_ldm(comps.vae.state_dict(), dict(comps.vae.config)))
-    sd.update({"cond_stage_model.transformer." + k: v for k, v in comps.text_encoder.state_dict().items()})
+    # The original layout keeps CLIP's "text_model." level (transformers 5 no longer has it).
+    sd.update({"cond_stage_model.transformer." + ("" if k.startswith("text_model.") else "text_model.") + k: v
+               for k, v in comps.text_encoder.state_dict().items()})
     save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
     return sd
 
@@ -107,6 +109,7 @@ def test_single_file_checkpoint_in_ldm_layout_loads_offline(tmp_path, monkeypatc
     sd = write_ldm_checkpoint(tmp_path / "tiny-sd.safetensors", ref)
     assert any(k.startswith("model.diffusion_model.input_blocks.1.1.transformer_blocks") for k in sd)
     assert "first_stage_model.encoder.down.0.block.0.norm1.weight" in sd
+    assert "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight" in sd
     loaded = load_model(str(tmp_path / "tiny-sd.safetensors"))
     assert loaded.family == "tiny"
     _same_weights(ref.unet, loaded.unet)

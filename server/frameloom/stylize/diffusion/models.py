@@ -34,6 +34,7 @@ class Components:
     scheduler_config: dict
     family: str = "sd15"
     controlnets: list = field(default_factory=list)
+    prompt_expansions: dict = field(default_factory=dict)   # textual-inversion token -> sub-tokens
 
     def modules(self):
         yield self.text_encoder
@@ -136,7 +137,21 @@ def detect_family(sd: dict[str, torch.Tensor], what: str) -> str:
                     f"cross-attention dim {xattn}); only SD1.5-family models are supported")
 
 
+def _align_text_model_prefix(module: torch.nn.Module, sd: dict) -> dict:
+    """SD checkpoints name CLIP weights ``text_model.*``; transformers 5 dropped that level.
+    Add or strip the prefix so the file's keys meet the model's, whichever version is installed."""
+    own = next(iter(module.state_dict()))
+    file_has = any(k.startswith("text_model.") for k in sd)
+    if file_has and not own.startswith("text_model."):
+        return {k.removeprefix("text_model."): v for k, v in sd.items()}
+    if own.startswith("text_model.") and not file_has:
+        return {f"text_model.{k}": v for k, v in sd.items()}
+    return sd
+
+
 def _fill(module: torch.nn.Module, sd: dict, what: str) -> torch.nn.Module:
+    if "text encoder" in what:
+        sd = _align_text_model_prefix(module, sd)
     missing, unexpected = module.load_state_dict(sd, strict=False)
     # position_ids is a buffer some CLIP exports carry and others do not.
     missing = [k for k in missing if not k.endswith("position_ids")]

@@ -157,8 +157,10 @@ class DiffusionStylizer(Stylizer):
     def _embed(self, prompt: str) -> torch.Tensor:
         """``(T, D)`` text embedding (last hidden state), cached per prompt."""
         if prompt not in self._prompt_cache:
+            from .adapters import expand_prompt
+
             tok = self.comps.tokenizer
-            ids = tok(prompt, padding="max_length", max_length=tok.model_max_length, truncation=True,
+            ids = tok(expand_prompt(prompt, self.comps.prompt_expansions), padding="max_length", max_length=tok.model_max_length, truncation=True,
                       return_tensors="pt").input_ids.to(self.device)
             self._prompt_cache[prompt] = self.comps.text_encoder(ids)[0][0].float()
         return self._prompt_cache[prompt]
