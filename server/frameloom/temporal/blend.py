@@ -306,6 +306,11 @@ def _window_batched(styled: Tensor, guide: Tensor, cfg: DeflickerConfig) -> Tens
     return torch.cat([_finish(num[t:t + 1], den[t:t + 1], styled[t:t + 1], cfg) for t in range(n)])
 
 
+def default_device() -> torch.device:
+    """CUDA when present (the engine is the same code there), else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def _to_tensor(image: np.ndarray, device) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0).to(device)
 
@@ -323,12 +328,17 @@ class StreamingDeflicker:
         self.config = DeflickerConfig.from_spec(spec_temporal, **overrides)
         if self.config.mode == "none":
             raise UserError("StreamingDeflicker needs mode window or fast (use make_temporal_filter)")
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = torch.device(device) if device is not None else default_device()
         self._engine = _Engine(self.config)
         self._indices: dict[int, int] = {}   # stream position -> clip frame index
         self._next_in = 0                    # position of the next pushed frame
         self._next_out = 0                   # position of the next frame to finish
         self._size: tuple[int, int] | None = None
+
+    @property
+    def context_frames(self) -> int:
+        """Frames before a resume point that must be pushed again for identical output."""
+        return self.config.radius
 
     @property
     def buffered(self) -> int:

@@ -121,6 +121,10 @@ class GuidedFilter:
         raise UserError(f"the guide clip has no frame {index}; STYLED and ORIGINAL must have the "
                         f"same frames")
 
+    @property
+    def context_frames(self) -> int:
+        return self.inner.context_frames
+
     def push(self, index: int, styled: np.ndarray, _source: np.ndarray):
         return self.inner.push(index, styled, self._guide_at(index, styled.shape[:2]))
 

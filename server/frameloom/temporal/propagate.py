@@ -26,6 +26,7 @@ import torch
 from ..errors import InputNotFound, MediaError, UserError
 from ..frames import Frame, to_float
 from ..stylize.base import CancelCheck, Stylizer, check_not_cancelled
+from .blend import default_device
 from .patchmatch import PatchMatchConfig, guide_error, nnf, remap
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ class PropagateStylizer(Stylizer):
             seed=int(spec.temporal.seed))
         if self.config.patch_size < 1 or self.config.patch_size % 2 == 0:
             raise UserError(f"patch_size must be odd, got {self.config.patch_size}")
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = torch.device(device) if device is not None else default_device()
         self._keys: list[int] = sorted(self._images)
         self._style: dict[int, Tensor] = {}
         self._guide: dict[int, Tensor] = {}
