@@ -40,6 +40,7 @@ class Limits:
     max_message_bytes: int = 4 * 1024 * 1024
     max_in_flight: int = 16
     max_queued_jobs: int = 256
+    upload_idle_s: float = 60.0     # a running streamed job fails when its client goes quiet
 
 
 @dataclass

@@ -188,7 +188,12 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 "the first message of Stylize must be a StreamStart")
         start = first.start
-        rec, upload, clip_id = await self._call(context, self.engine.open_stream, start)
+        # On the loop, not a thread: a client cancelling mid-call must never leave behind a job
+        # that waits for frames nobody will send. It is a few milliseconds of SQLite.
+        try:
+            rec, upload, clip_id = self.engine.open_stream(start)
+        except Exception as exc:
+            await self._abort(context, exc)
         state = {"encoding": start.result_encoding, "depth": start.result_bit_depth}
 
         if upload is None:   # the cache has this clip: no frames needed
@@ -199,14 +204,19 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
             yield pb.StylizeResponse(finished=self._job(rec))
             return
 
+        # However the call ends (client gone, deadline, abort), the job must not outlive it: the
+        # generator's own `finally` does not run when gRPC drops a generator parked at a yield.
+        job_id = rec.id
+        context.add_done_callback(lambda _ctx: self.engine.cancel(job_id, "the client disconnected"))
         events, unsubscribe = self._subscribe(rec.id)
         reader = asyncio.create_task(self._receive(requests, upload, state))
         finished_ok = False
         try:
             yield pb.StylizeResponse(accepted=pb.JobAccepted(
                 job_id=rec.id, clip_id=clip_id, max_in_flight=upload.max_in_flight))
+            last_progress = self._progress(rec)
+            yield pb.StylizeResponse(progress=last_progress)
             sent: set[int] = set()
-            last_progress = None
             while True:
                 getter = asyncio.ensure_future(events.get())
                 waiting = {getter} if reader.done() else {getter, reader}
@@ -214,7 +224,7 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
                                              return_when=asyncio.FIRST_COMPLETED)
                 if getter not in done:
                     getter.cancel()
-                if reader in done and reader.exception() is not None:
+                if reader.done() and not reader.cancelled() and reader.exception() is not None:
                     exc = reader.exception()
                     code = getattr(exc, "code", "INTERNAL")
                     self.engine.cancel(rec.id, str(exc), code=code if isinstance(code, str) else "INTERNAL")
@@ -235,6 +245,7 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
                     if rec.state != SUCCEEDED:
                         await self._end_with(context, rec)
                     finished_ok = True
+                    yield pb.StylizeResponse(progress=self._progress(rec))
                     yield pb.StylizeResponse(finished=self._job(rec))
                     return
                 progress = self._progress(rec)
@@ -245,6 +256,8 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
             unsubscribe()
             if not reader.done():
                 reader.cancel()
+            else:
+                reader.exception()   # retrieved, so asyncio does not log it as lost
             if not finished_ok:
                 # The client went away (or the call failed): stop the job and free the device.
                 self.engine.cancel(rec.id, "the client disconnected")
@@ -257,22 +270,26 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
         assembler = FrameAssembler(max_width=lim.max_width, max_height=lim.max_height,
                                    decode_png=decode_png_cv2)
         loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(1, thread_name_prefix="frameloom-upload") as pool:
-            try:
-                async for request in requests:
-                    if request.WhichOneof("item") != "chunk":
-                        raise UserError("Stylize takes one StreamStart, then only frame chunks")
-                    chunk = request.chunk
-                    if chunk.HasField("header") and not state.get("in_encoding"):
-                        state["in_encoding"] = chunk.header.encoding or RAW
-                    await loop.run_in_executor(pool, _take, assembler, upload, chunk)
-                if assembler.pending:
-                    raise UserError("the stream ended in the middle of a frame")
-                upload.end()
-            except UploadClosed:
-                return
-            except DecodeError:
-                raise UserError("malformed StylizeRequest (not a frameloom.v1 message)") from None
+        pool = ThreadPoolExecutor(1, thread_name_prefix="frameloom-upload")
+        try:
+            async for request in requests:
+                if request.WhichOneof("item") != "chunk":
+                    raise UserError("Stylize takes one StreamStart, then only frame chunks")
+                chunk = request.chunk
+                if chunk.HasField("header") and not state.get("in_encoding"):
+                    state["in_encoding"] = chunk.header.encoding or RAW
+                await loop.run_in_executor(pool, _take, assembler, upload, chunk)
+            if assembler.pending:
+                raise UserError("the stream ended in the middle of a frame")
+            upload.end()
+        except UploadClosed:
+            return
+        except DecodeError:
+            raise UserError("malformed StylizeRequest (not a frameloom.v1 message)") from None
+        finally:
+            # Never wait for the thread here: it may sit in backpressure until the job is
+            # aborted, and blocking the event loop would freeze every call on the server.
+            pool.shutdown(wait=False)
 
     async def _results(self, job_id: str, indices, state):
         encoding = state["encoding"] or state.get("in_encoding") or RAW

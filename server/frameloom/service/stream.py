@@ -10,6 +10,7 @@ and memory stays bounded whatever the clip length.
 from __future__ import annotations
 
 import threading
+import time
 from fractions import Fraction
 from typing import Callable, Iterator
 
@@ -23,6 +24,10 @@ from ..jobs.store import JobStore
 from ..media import ClipInfo
 
 
+class UploadStalled(UserError):
+    code = "DEADLINE_EXCEEDED"
+
+
 class UploadClosed(Exception):
     """The job no longer takes frames (cancelled, failed or finished)."""
 
@@ -33,6 +38,7 @@ class StreamUpload:
         self.store, self.job_id = store, job_id
         self.first, self.count, self.fps = first_index, frame_count, fps
         self.max_in_flight = max(1, limits.max_in_flight)
+        self.idle_timeout = float(getattr(limits, "upload_idle_s", 60.0))
         self._cache_key = cache_key
         self._hasher = ClipHasher() if cache_key else None
         self._cond = threading.Condition()
@@ -77,12 +83,14 @@ class StreamUpload:
             self._cond.notify_all()
 
     def end(self) -> None:
-        """The client closed its side of the call."""
+        """The client closed its side of the call. Raises UserError when frames are missing."""
         with self._cond:
             if self.received < self.count:
                 self._ended_short = (f"the client sent {self.received} of the {self.count} frames "
                                      "announced in frame_count")
             self._cond.notify_all()
+        if self._ended_short:
+            raise UserError(self._ended_short)
 
     def abort(self, reason: str, code: str = "CANCELLED") -> None:
         with self._cond:
@@ -97,11 +105,18 @@ class StreamUpload:
             if index > self._requested:
                 self._requested = index
                 self._cond.notify_all()
+            # A client that stops sending must not hold the device: give up after a quiet spell.
+            received, deadline = self.received, time.monotonic() + self.idle_timeout
             while self.first + self.received <= index:
                 if self.abort_reason or (self.cancel_event is not None and self.cancel_event.is_set()):
                     raise Cancelled()
                 if self._ended_short:
                     raise UserError(self._ended_short)
+                if self.received != received:
+                    received, deadline = self.received, time.monotonic() + self.idle_timeout
+                elif time.monotonic() > deadline:
+                    raise UploadStalled(f"no frame arrived for {self.idle_timeout:g} s; the job "
+                                        "gave up waiting for the client")
                 self._cond.wait(0.5)
 
     def info(self) -> ClipInfo:
