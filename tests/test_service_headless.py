@@ -262,3 +262,35 @@ def test_kill_9_mid_job_then_restart_resumes(tmp_path):
     assert len(resumed) == len(straight) == 24
     for a, b in zip(resumed, straight):
         np.testing.assert_array_equal(a, b)
+
+
+def test_tls_with_token(tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"openssl cannot make a test certificate: {made.stderr[-200:]!r}")
+    import asyncio
+    import threading
+
+    from frameloom.service.server import FrameloomServer
+
+    cfg = EngineConfig(store_dir=str(tmp_path / "store"), devices=["cpu"])
+    srv = FrameloomServer(ServerConfig(engine=cfg, port=0, token="tok", tls_cert=str(cert),
+                                       tls_key=str(key)))
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    port = asyncio.run_coroutine_threadsafe(srv.start(), loop).result(60)
+    try:
+        with FrameloomClient(f"localhost:{port}", token="tok", root_certificates=cert.read_bytes()) as c:
+            assert c.capabilities().auth_required
+            frames = clip(2, 8, 8)
+            for a, b in zip(c.stylize_all(spec(), frames, cache=False), frames):
+                np.testing.assert_array_equal(a, b)
+        with FrameloomClient(f"localhost:{port}", token="tok", timeout=5) as c:   # plaintext
+            assert _code(c.capabilities) in ("UNAVAILABLE", "INTERNAL", "UNKNOWN")
+    finally:
+        asyncio.run_coroutine_threadsafe(srv.stop(0.5), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
