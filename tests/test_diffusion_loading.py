@@ -19,6 +19,16 @@ from frameloom.stylize.diffusion.models import (build_tiny, build_tiny_controlne
                                                  load_controlnet, load_model, read_state_dict)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run 10x faster on one thread than on two on a shared 2-core machine (the
+    OpenMP workers spin against other processes); restore the setting for other modules."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # --- writing the original (LDM / CompVis) layout, the way SD1.5 .safetensors files ship ---------
 
 _RESNET = [("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("norm2", "out_layers.0"),

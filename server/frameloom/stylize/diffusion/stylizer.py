@@ -137,7 +137,8 @@ class DiffusionStylizer(Stylizer):
             self.comps.unet = torch.compile(self.comps.unet)
 
     def _install_cross_frame(self) -> CrossFrameState | None:
-        if not self.d.cross_frame.enabled:
+        # Unset means the method's default (on); a job turns it off with enabled = false.
+        if self.d.HasField("cross_frame") and not self.d.cross_frame.enabled:
             return None
         state = CrossFrameState()
         unet = getattr(self.comps.unet, "_orig_mod", self.comps.unet)
