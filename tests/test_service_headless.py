@@ -231,24 +231,40 @@ def _start_server(tmp_path, store, media_root):
     return proc, f"127.0.0.1:{port}"
 
 
-def test_kill_9_mid_job_then_restart_resumes(tmp_path):
+def _job_with(temporal: str, input_: str, output: str) -> pb.JobSpec:
+    s = job(input_, output)
+    if temporal != "none":
+        s.temporal.mode, s.temporal.window, s.temporal.iterations = temporal, 1, 1
+    return s
+
+
+# "window": frames after the resume point need the deflicker context of frames before it, which
+# the runner re-reads (not re-writes) on resume.
+@pytest.mark.parametrize("temporal,n,h,w", [
+    ("none", 24, 40, 56),
+    pytest.param("window", 10, 24, 32, marks=pytest.mark.xfail(
+        strict=False, reason="run_job(skip=...) with the window deflicker does not reproduce an "
+                             "uninterrupted run yet (every frame after the resume point differs, "
+                             "in-process too): a runner/temporal issue, not the store's")),
+])
+def test_kill_9_mid_job_then_restart_resumes(tmp_path, temporal, n, h, w):
     media_root = tmp_path / "media"
-    write_sequence(media_root / "in", clip(24, 40, 56, seed=5))
+    write_sequence(media_root / "in", clip(n, h, w, seed=5))
     store = tmp_path / "store"
     proc, target = _start_server(tmp_path, store, media_root)
     try:
         with FrameloomClient(target) as c:
-            job_id = c.submit(job("in", "out/resumed")).id
-            wait_until(lambda: c.get_job(job_id).done >= 6, timeout=60, interval=0.01)
+            job_id = c.submit(_job_with(temporal, "in", "out/resumed")).id
+            wait_until(lambda: c.get_job(job_id).done >= 3, timeout=120, interval=0.01)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         out_dir = store / "jobs" / job_id / "out"
         before = {p.name: p.stat().st_mtime_ns for p in out_dir.glob("*.npy")}
-        assert 6 <= len(before) < 24
+        assert 3 <= len(before) < n
         proc, target = _start_server(tmp_path, store, media_root)
         with FrameloomClient(target) as c:
             final = c.wait(job_id)
-            assert final.state == pb.JOB_STATE_SUCCEEDED and final.done == 24
+            assert final.state == pb.JOB_STATE_SUCCEEDED and final.done == n
         after = {p.name: p.stat().st_mtime_ns for p in out_dir.glob("*.npy")}
         assert all(after[name] == t for name, t in before.items()), "finished frames were redone"
     finally:
@@ -257,9 +273,10 @@ def test_kill_9_mid_job_then_restart_resumes(tmp_path):
     # Every frame equals an uninterrupted run of the same job.
     from frameloom.jobs.local import run_local
 
-    run_local(job(str(media_root / "in"), str(media_root / "out" / "straight")), quiet=True)
+    run_local(_job_with(temporal, str(media_root / "in"), str(media_root / "out" / "straight")),
+              quiet=True)
     resumed, straight = read_sequence(media_root / "out" / "resumed"), read_sequence(media_root / "out" / "straight")
-    assert len(resumed) == len(straight) == 24
+    assert len(resumed) == len(straight) == n
     for a, b in zip(resumed, straight):
         np.testing.assert_array_equal(a, b)
 
