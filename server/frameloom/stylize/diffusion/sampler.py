@@ -180,7 +180,9 @@ def sample(denoise: Callable, codec: Codec, scheduler, batch: FrameBatch, *, ste
     timesteps = img2img_timesteps(scheduler, steps, batch.strength)
     if len(timesteps) == 0:
         return batch.images.float().clamp(0, 1)
-    z0 = codec.encode(batch.images)
+    # The loop's state stays float32 whatever the model dtype: the scheduler's small updates would
+    # round away in fp16; the denoiser casts its inputs to the model's dtype.
+    z0 = codec.encode(batch.images).float()
     if batch.refs is not None and len(batch.refs):
         batch.ref_latents = codec.encode(batch.refs)
     if hasattr(denoise, "begin_call"):
