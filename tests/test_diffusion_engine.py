@@ -242,3 +242,16 @@ def test_other_schedulers_with_in_loop_deflicker(tiny, scheduler):
     _, out = run(tiny, make_spec(scheduler=scheduler, steps=3, strength=1.0, guidance=1.0, deflicker_steps=[1]), frames,
                  deflicker=lambda s, g: calls.append(1) or s)
     assert calls == [1] and all(np.isfinite(o).all() for o in out)
+
+
+def test_slot_table_layout():
+    from frameloom.stylize.diffusion.attention import frame_slots
+
+    # 3 frames + 1 reference; anchor and the 2 previous frames come from remembered banks
+    # (anchor at 4, prev at 5..6 oldest first).
+    slots, external = frame_slots(3, 1, anchor_pos=None, anchor_external=True, previous=2, prev_external=2)
+    assert external == ["anchor", "prev"]
+    assert slots.tolist() == [[0, 4, 6, 5, 3], [1, 4, 0, 6, 3], [2, 4, 1, 0, 3], [3, 3, 3, 3, 3]]
+    # First window: the anchor is frame 0 itself and missing previous frames point at the frame.
+    slots, external = frame_slots(2, 0, anchor_pos=0, anchor_external=False, previous=1, prev_external=0)
+    assert external == [] and slots.tolist() == [[0, 0, 0], [1, 0, 0]]

@@ -58,6 +58,14 @@ def default_deflicker(spec_temporal=None) -> Callable[[torch.Tensor, torch.Tenso
     return run
 
 
+def _controlnet_path(cn, model: str) -> str:
+    if cn.model:
+        return cn.model
+    if model == "builtin:tiny":
+        return model
+    raise UserError(f"ControlNet {cn.kind or '(no kind)'} needs model = a ControlNet file or folder")
+
+
 class DiffusionStylizer(Stylizer):
     """The DiffSynth engine behind ``style.kind = "diffusion"``.
 
@@ -82,7 +90,8 @@ class DiffusionStylizer(Stylizer):
         comps = components or load_model(d.model, tokenizer=tokenizer, allow_pickle=d.allow_pickle)
         if not components:
             comps.controlnets = [(cn.kind or f"controlnet{i}",
-                                  load_controlnet(cn.model or d.model, comps.family, allow_pickle=d.allow_pickle))
+                                  load_controlnet(_controlnet_path(cn, d.model), comps.family,
+                                                  allow_pickle=d.allow_pickle))
                                  for i, cn in enumerate(d.controlnets)]
             from .adapters import apply_embeddings, apply_loras
             apply_loras(comps, [(l.path, l.weight if l.HasField("weight") else 1.0) for l in d.loras],
