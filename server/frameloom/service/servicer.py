@@ -211,6 +211,7 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
         events, unsubscribe = self._subscribe(rec.id)
         reader = asyncio.create_task(self._receive(requests, upload, state))
         finished_ok = False
+        getter = None
         try:
             yield pb.StylizeResponse(accepted=pb.JobAccepted(
                 job_id=rec.id, clip_id=clip_id, max_in_flight=upload.max_in_flight))
@@ -254,6 +255,8 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
                     yield pb.StylizeResponse(progress=progress)
         finally:
             unsubscribe()
+            if getter is not None and not getter.done():
+                getter.cancel()
             if not reader.done():
                 reader.cancel()
             else:
