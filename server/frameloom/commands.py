@@ -33,6 +33,9 @@ def add_parsers(sub) -> None:
                    help="ControlNet: depth, softedge, canny, openpose, tile (repeatable)")
     g.add_argument("--annotator", action="append", default=[], type=_key_value, metavar="KIND=PATH",
                    help="annotator weights for a ControlNet kind (depth, softedge, openpose)")
+    g.add_argument("--tokenizer", default="", metavar="PATH",
+                   help="CLIP tokenizer for single-file checkpoints (folder with vocab.json + "
+                        "merges.txt, or bpe_simple_vocab_16e6.txt.gz)")
     g.add_argument("--lora", action="append", default=[], metavar="PATH[@WEIGHT]")
     g.add_argument("--embedding", action="append", default=[], metavar="PATH",
                    help="textual-inversion embedding file")
@@ -159,6 +162,7 @@ def spec_from_args(args) -> "object":
              "seed": args.seed, "steps": args.steps, "width": args.width, "height": args.height,
              "scheduler": args.scheduler, "dtype": args.dtype, "compile": args.compile,
              "batch_size": args.batch_size, "allow_pickle": args.allow_pickle,
+             "tokenizer": args.tokenizer,
              "controlnets": controlnets, "loras": loras, "embeddings": args.embedding,
              "cross_frame": {"enabled": not args.no_cross_frame, "first_frame": True,
                              "previous_frames": 1}}

@@ -93,7 +93,7 @@ class KeyframeImage(_message.Message):
     def __init__(self, frame: _Optional[int] = ..., path: _Optional[str] = ..., png: _Optional[bytes] = ...) -> None: ...
 
 class DiffusionSpec(_message.Message):
-    __slots__ = ("model", "controlnets", "loras", "embeddings", "prompt", "negative_prompt", "steps", "strength", "guidance", "seed", "width", "height", "scheduler", "deflicker_steps", "cross_frame", "reference_images", "dtype", "compile", "batch_size", "window", "window_overlap", "allow_pickle")
+    __slots__ = ("model", "controlnets", "loras", "embeddings", "prompt", "negative_prompt", "steps", "strength", "guidance", "seed", "width", "height", "scheduler", "deflicker_steps", "cross_frame", "reference_images", "dtype", "compile", "batch_size", "window", "window_overlap", "allow_pickle", "tokenizer")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CONTROLNETS_FIELD_NUMBER: _ClassVar[int]
     LORAS_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +116,7 @@ class DiffusionSpec(_message.Message):
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     WINDOW_OVERLAP_FIELD_NUMBER: _ClassVar[int]
     ALLOW_PICKLE_FIELD_NUMBER: _ClassVar[int]
+    TOKENIZER_FIELD_NUMBER: _ClassVar[int]
     model: str
     controlnets: _containers.RepeatedCompositeFieldContainer[ControlNetSpec]
     loras: _containers.RepeatedCompositeFieldContainer[LoraSpec]
@@ -138,7 +139,8 @@ class DiffusionSpec(_message.Message):
     window: int
     window_overlap: int
     allow_pickle: bool
-    def __init__(self, model: _Optional[str] = ..., controlnets: _Optional[_Iterable[_Union[ControlNetSpec, _Mapping]]] = ..., loras: _Optional[_Iterable[_Union[LoraSpec, _Mapping]]] = ..., embeddings: _Optional[_Iterable[str]] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., steps: _Optional[int] = ..., strength: _Optional[float] = ..., guidance: _Optional[float] = ..., seed: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., scheduler: _Optional[str] = ..., deflicker_steps: _Optional[_Iterable[int]] = ..., cross_frame: _Optional[_Union[CrossFrameSpec, _Mapping]] = ..., reference_images: _Optional[_Iterable[_Union[KeyframeImage, _Mapping]]] = ..., dtype: _Optional[str] = ..., compile: _Optional[bool] = ..., batch_size: _Optional[int] = ..., window: _Optional[int] = ..., window_overlap: _Optional[int] = ..., allow_pickle: _Optional[bool] = ...) -> None: ...
+    tokenizer: str
+    def __init__(self, model: _Optional[str] = ..., controlnets: _Optional[_Iterable[_Union[ControlNetSpec, _Mapping]]] = ..., loras: _Optional[_Iterable[_Union[LoraSpec, _Mapping]]] = ..., embeddings: _Optional[_Iterable[str]] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., steps: _Optional[int] = ..., strength: _Optional[float] = ..., guidance: _Optional[float] = ..., seed: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., scheduler: _Optional[str] = ..., deflicker_steps: _Optional[_Iterable[int]] = ..., cross_frame: _Optional[_Union[CrossFrameSpec, _Mapping]] = ..., reference_images: _Optional[_Iterable[_Union[KeyframeImage, _Mapping]]] = ..., dtype: _Optional[str] = ..., compile: _Optional[bool] = ..., batch_size: _Optional[int] = ..., window: _Optional[int] = ..., window_overlap: _Optional[int] = ..., allow_pickle: _Optional[bool] = ..., tokenizer: _Optional[str] = ...) -> None: ...
 
 class ControlNetSpec(_message.Message):
     __slots__ = ("kind", "model", "scale", "annotator", "params")

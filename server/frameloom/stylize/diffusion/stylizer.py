@@ -87,7 +87,8 @@ class DiffusionStylizer(Stylizer):
         self.dtype = resolve_dtype(d.dtype, self.device)
         self.steps = d.steps or DEFAULT_STEPS
         self.timer = timer
-        comps = components or load_model(d.model, tokenizer=tokenizer, allow_pickle=d.allow_pickle)
+        comps = components or load_model(d.model, tokenizer=tokenizer or d.tokenizer or None,
+                                          allow_pickle=d.allow_pickle)
         if not components:
             comps.controlnets = [(cn.kind or f"controlnet{i}",
                                   load_controlnet(_controlnet_path(cn, d.model), comps.family,
