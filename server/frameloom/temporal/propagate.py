@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
