@@ -204,10 +204,17 @@ def pair_generators(keys: Sequence[int], seed: int, device) -> list[torch.Genera
     return gens
 
 
-def _random_offsets(gens: list[torch.Generator], shape: tuple[int, int], radius: int, device) -> Tensor:
+def _level_noise(gens: list[torch.Generator], rounds: int, shape: tuple[int, int], device) -> Tensor:
+    """Uniform [0, 1) draws for a whole level, ``(rounds, B, 2, H, W)``: one call per pair and
+    level (not per candidate) keeps kernel launches few on a GPU."""
     h, w = shape
-    draws = [torch.randint(-radius, radius + 1, (2, h, w), generator=g, device=device) for g in gens]
-    return torch.stack(draws).float()
+    draws = [torch.rand((rounds, 2, h, w), generator=g, device=device) for g in gens]
+    return torch.stack(draws, dim=1)
+
+
+def _scaled(noise: Tensor, radius: int) -> Tensor:
+    """Uniform [0, 1) -> integers uniform in ``[-radius, radius]``."""
+    return torch.floor(noise * (2 * radius + 1)).clamp_(max=2 * radius) - radius
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,18 +245,16 @@ def search_level(src_feat: Tensor, tgt_feat: Tensor, off: Tensor, patch_size: in
     tgt_rows = patch_rows(tgt_feat, patch_size)
     off = clamp_offsets(off, src_hw)
     best = patch_cost(src_rows, tgt_rows, off, src_hw)
+    radii = [r for r in (radius >> k for k in range(samples)) if r >= 1]
+    noise = _level_noise(gens, iterations * len(radii), (h, w), off.device) if radii else None
     for it in range(iterations):
         # Jump-flood propagation: each pixel tries its neighbours' offsets, near steps last.
         for step in ((2, 1) if it == 0 else (1,)):
             for dy, dx in ((step, 0), (-step, 0), (0, step), (0, -step)):
                 off, best = _improve(off, best, shift_field(off, dy, dx), src_rows, tgt_rows, src_hw)
-        r = radius
-        for _ in range(samples):
-            if r < 1:
-                break
-            cand = off + _random_offsets(gens, (h, w), r, off.device)
+        for k, r in enumerate(radii):
+            cand = off + _scaled(noise[it * len(radii) + k], r)
             off, best = _improve(off, best, cand, src_rows, tgt_rows, src_hw)
-            r //= 2
         if refresh is not None and it + 1 < iterations:
             tgt_rows = patch_rows(refresh(off), patch_size)
             best = patch_cost(src_rows, tgt_rows, off, src_hw)
