@@ -242,10 +242,7 @@ def _job_with(temporal: str, input_: str, output: str) -> pb.JobSpec:
 # the runner re-reads (not re-writes) on resume.
 @pytest.mark.parametrize("temporal,n,h,w", [
     ("none", 24, 40, 56),
-    pytest.param("window", 10, 24, 32, marks=pytest.mark.xfail(
-        strict=False, reason="run_job(skip=...) with the window deflicker does not reproduce an "
-                             "uninterrupted run yet (every frame after the resume point differs, "
-                             "in-process too): a runner/temporal issue, not the store's")),
+    ("window", 10, 24, 32),
 ])
 def test_kill_9_mid_job_then_restart_resumes(tmp_path, temporal, n, h, w):
     media_root = tmp_path / "media"

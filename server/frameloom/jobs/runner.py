@@ -66,6 +66,10 @@ def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
     indices = source.indices
     total = None if indices is None else len([i for i in indices if i not in skip])
     start_at = _resume_point(indices, skip, _context_frames(temporal))
+    if temporal is not None and start_at is not None and start_at <= indices[-1]:
+        # The temporal filter numbers frames by their ordinal in the job; a resumed stream
+        # must start at the same number an uninterrupted one would have reached.
+        temporal.resume_from(indices.index(start_at))
 
     written = 0
     times: dict[int, float] = {}  # frames inside the temporal window, waiting for their output

@@ -158,6 +158,7 @@ class _Engine:
         self.guide: "OrderedDict[int, Tensor]" = OrderedDict()
         self.blocks: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
         self.max_level = int(np.floor(np.log2(2 * self.w + 1))) if self.w > 0 else 0
+        self.first = 0  # position of the first frame of the stream (> 0 for a resumed job)
 
     def add(self, pos: int, styled: Tensor, guide: Tensor) -> None:
         self.styled[pos] = styled
@@ -172,7 +173,7 @@ class _Engine:
 
     def blend(self, t: int, last: int) -> Tensor:
         """Deflickered frame at position ``t`` given frames up to position ``last``."""
-        lo, hi = max(0, t - self.w), min(last, t + self.w)
+        lo, hi = max(self.first, t - self.w), min(last, t + self.w)
         if self.cfg.mode == "fast":
             return self._blend_fast(t, lo, hi)
         return self._blend_window(t, [s for s in range(lo, hi + 1) if s != t])
@@ -339,6 +340,16 @@ class StreamingDeflicker:
     def context_frames(self) -> int:
         """Frames before a resume point that must be pushed again for identical output."""
         return self.config.radius
+
+    def resume_from(self, position: int) -> None:
+        """Begin the stream at ``position``, the ordinal (in the whole job) of the first frame
+        that will be pushed. Pairs, seeds and fast-mode blocks are keyed by that ordinal, so a
+        job resumed ``context_frames`` before its first unfinished frame reproduces the frames of
+        an uninterrupted run exactly."""
+        if self._next_in:
+            raise RuntimeError("resume_from() must come before the first push()")
+        self._next_in = self._next_out = position
+        self._engine.first = position
 
     @property
     def buffered(self) -> int:
