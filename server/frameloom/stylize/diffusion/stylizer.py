@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import cv2
@@ -10,13 +11,34 @@ import torch
 
 from ...errors import UserError
 from ...frames import Frame
-from ...spec import FrameSettings
+from ...spec import FrameSettings, Schedule
 from ..base import CancelCheck, Stylizer
 from .attention import CrossFrameState, install_cross_frame
 from .models import Components, load_controlnet, load_model, resolve_dtype
 from .sampler import FrameBatch, Timer, UNetDenoiser, VaeCodec, _no_timer, make_scheduler, sample
 
 DEFAULT_STEPS = 20
+
+
+def default_overlap(window: int) -> int:
+    """Look-ahead frames per window when ``window_overlap`` is 0: a quarter of the window, at
+    most 4 (CPU default window 4 -> 1, CUDA default 8 -> 2; under 4 frames -> none), so the extra
+    UNet work stays at or under 25 %."""
+    return min(4, max(0, window) // 4)
+
+
+def resolve_overlap(value: int, window: int) -> int:
+    """``DiffusionSpec.window_overlap`` to a frame count: 0 (unset, proto3) is automatic, a
+    negative value turns blending off, a positive one is clamped to the window."""
+    if value < 0:
+        return 0
+    return min(int(value) if value else default_overlap(window), max(0, window))
+
+
+def seam_weights(n: int) -> list[float]:
+    """Weight of the new window's output on its first ``n`` frames when cross-fading with the
+    previous window's look-ahead: (j+1)/(n+1), rising linearly so neither side jumps."""
+    return [(j + 1) / (n + 1) for j in range(n)]
 
 
 def model_size(src_h: int, src_w: int, width: int = 0, height: int = 0) -> tuple[int, int]:
@@ -71,16 +93,29 @@ class DiffusionStylizer(Stylizer):
 
     Reads ``spec.style.diffusion`` (model, controlnets, loras, embeddings, steps, scheduler,
     deflicker_steps, cross_frame, reference_images, dtype, compile, batch_size, window,
-    allow_pickle, width/height) and ``spec.temporal.window`` (in-loop deflicker window). Prompts,
+    window_overlap, allow_pickle, width/height) and ``spec.temporal.window`` (in-loop deflicker window). Prompts,
     seeds, strength, guidance and ControlNet scales arrive per frame as :class:`FrameSettings`.
 
     Keyword overrides (for the CLI, tests and benchmarks): ``device``, ``tokenizer`` (path),
     ``deflicker`` (callable ``(styled, guide) -> styled`` on (F,3,H,W) tensors, or False to turn
-    the in-loop deflicker off), ``components`` (preloaded :class:`Components`), ``timer``.
+    the in-loop deflicker off), ``components`` (preloaded :class:`Components`), ``timer``,
+    ``window_overlap`` (frames; 0 turns blending off, None reads the spec).
+
+    **Long clips** arrive as consecutive windows of :attr:`batch_size` frames. Each call also
+    denoises the next ``overlap`` frames of the clip (the look-ahead, read with the ``frame_at``
+    given to :meth:`prepare`, with their own keyframed settings) in the same batch, so they share
+    the window's cross-frame attention and in-loop deflicker; their outputs are kept, and the next
+    call cross-fades its first ``overlap`` outputs with them, with linear weights
+    (:func:`seam_weights`). A seam is thus spread over ``overlap`` frames instead of falling
+    between two. Memory is that of ``window + overlap`` frames whatever the clip length; the anchor
+    frame's keys/values persist across calls (:class:`UNetDenoiser`), so the look does not drift.
+    Without ``prepare`` (no random access), at the clip's end, or when calls are not consecutive,
+    there is no look-ahead or no blend, and the output is the plain window's.
     """
 
     def __init__(self, spec, *, device: str | torch.device | None = None, tokenizer: str | None = None,
-                 deflicker=None, components: Components | None = None, timer: Timer | None = None):
+                 deflicker=None, components: Components | None = None, timer: Timer | None = None,
+                 window_overlap: int | None = None):
         d = spec.style.diffusion
         self.spec, self.d = spec, d
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -106,6 +141,14 @@ class DiffusionStylizer(Stylizer):
         self.scheduler = make_scheduler(d.scheduler, comps.scheduler_config)
         self.cross = self._install_cross_frame()
         self.batch_size = d.window or d.batch_size or (8 if self.device.type == "cuda" else 4)
+        self.overlap = resolve_overlap(d.window_overlap if window_overlap is None else
+                                       (int(window_overlap) if int(window_overlap) > 0 else -1),
+                                       self.batch_size)
+        self._frame_at = None
+        self._order: dict[int, int] = {}      # frame index -> position in the job's indices
+        self._indices: list[int] = []
+        self._schedule: Schedule | None = None
+        self._ahead: list[tuple[int, np.ndarray]] = []   # the last call's look-ahead outputs
         tm = timer or _no_timer
         self.codec = VaeCodec(comps.vae, batch=4 if self.device.type == "cuda" else 2, timer=tm)
         cf = d.cross_frame
@@ -158,6 +201,10 @@ class DiffusionStylizer(Stylizer):
         return state
 
     def prepare(self, frame_at, indices: Sequence[int]) -> None:
+        self._frame_at = frame_at
+        self._indices = [int(i) for i in indices]
+        self._order = {i: k for k, i in enumerate(self._indices)}
+        self._ahead = []
         if self.comps.controlnets:
             from .annotators import AnnotatorSet
             self._annotators = AnnotatorSet(self.d.controlnets, frame_at, indices, self.d.allow_pickle)
@@ -231,6 +278,41 @@ class DiffusionStylizer(Stylizer):
 
     # -- the work ---------------------------------------------------------------------------
 
+    def _look_ahead(self, frames: Sequence[Frame], settings: Sequence[FrameSettings]):
+        """The next ``overlap`` frames of the clip after ``frames`` and their settings; fewer (or
+        none) at the clip's end, without ``prepare``'s ``frame_at``, or on a frame it cannot read."""
+        if not self.overlap or self._frame_at is None:
+            return [], []
+        last = frames[-1].index
+        if self._indices:
+            pos = self._order.get(last)
+            if pos is None:
+                return [], []
+            wanted = self._indices[pos + 1:pos + 1 + self.overlap]
+        else:   # the whole clip: the next indices, until the source says there are none
+            wanted = range(last + 1, last + 1 + self.overlap)
+        shape = frames[0].image.shape
+        ahead, ahead_settings = [], []
+        for i in wanted:
+            try:
+                f = self._frame_at(i)
+            except (UserError, IndexError, KeyError):
+                break
+            if f is None or f.image.shape != shape:
+                break
+            ahead.append(f)
+            ahead_settings.append(self._settings_at(i, settings[-1]))
+        return ahead, ahead_settings
+
+    def _settings_at(self, index: int, fallback: FrameSettings) -> FrameSettings:
+        """The job's own schedule at ``index`` (what the runner will pass for it next call)."""
+        try:
+            if self._schedule is None:
+                self._schedule = Schedule(self.spec)
+            return self._schedule.at(index)
+        except Exception:   # a spec the schedule cannot read: the window's last settings
+            return replace(fallback, index=index)
+
     def stylize(self, frames: Sequence[Frame], settings: Sequence[FrameSettings],
                 is_cancelled: CancelCheck | None = None) -> list[np.ndarray]:
         if not frames:
@@ -238,16 +320,32 @@ class DiffusionStylizer(Stylizer):
         sizes = {f.image.shape[:2] for f in frames}
         if len(sizes) != 1:
             raise UserError("all frames of a clip must have the same size")
-        batch = self.build_batch(frames, settings)
+        ahead, ahead_settings = self._look_ahead(frames, settings)
+        batch = self.build_batch(list(frames) + ahead, list(settings) + ahead_settings)
         out = sample(self.denoiser, self.codec, self.scheduler, batch, steps=self.steps,
                      deflicker=self.deflicker, deflicker_steps=self.deflicker_steps,
                      is_cancelled=is_cancelled, timer=self.timer or _no_timer)
         src_h, src_w = frames[0].image.shape[:2]
-        result = []
+        images = []
         for img in out.permute(0, 2, 3, 1).cpu().numpy().astype(np.float32):
             if img.shape[:2] != (src_h, src_w):
                 img = cv2.resize(img, (src_w, src_h), interpolation=cv2.INTER_CUBIC)
-            result.append(np.clip(img, 0.0, 1.0))
+            images.append(np.clip(img, 0.0, 1.0))
+        result = self._blend_seam(frames, images[:len(frames)])
+        self._ahead = [(f.index, img) for f, img in zip(ahead, images[len(frames):])]
+        return result
+
+    def _blend_seam(self, frames: Sequence[Frame], result: list[np.ndarray]) -> list[np.ndarray]:
+        """Cross-fade the first frames of this window with the previous call's look-ahead outputs
+        of the same frames (only when this call continues that one)."""
+        cached, self._ahead = self._ahead, []
+        n = 0
+        while n < min(len(cached), len(frames)) and cached[n][0] == frames[n].index:
+            n += 1
+        if n < min(len(cached), len(frames)):   # not the continuation of the last call
+            return result
+        for j, w in enumerate(seam_weights(len(cached))[:n]):
+            result[j] = ((1.0 - w) * cached[j][1] + w * result[j]).astype(np.float32)
         return result
 
     def close(self) -> None:
