@@ -27,6 +27,7 @@ from ..jobs.queue import JobQueue
 from ..jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobRecord, JobStore
 from ..spec import validate
 from .paths import PathPolicy
+from .results import StreamResults
 from .stream import StreamUpload
 
 log = logging.getLogger(__name__)
@@ -80,19 +81,24 @@ def convert_depth(image: np.ndarray, bit_depth: int) -> np.ndarray:
 
 
 class StoreSink:
-    """The runner's sink: every finished frame into the store, then ``on_frame(index)``."""
+    """The runner's sink: every finished frame into the store, then ``on_frame(index)``.
+    With ``results`` (a streamed job) the store write happens on its writer thread."""
 
     def __init__(self, store: JobStore, job_id: str, dtype, on_frame: Callable[[int], None],
-                 alpha: Callable[[int], np.ndarray | None] = lambda i: None):
+                 alpha: Callable[[int], np.ndarray | None] = lambda i: None,
+                 results: StreamResults | None = None):
         self.store, self.job_id, self.dtype = store, job_id, dtype
-        self.on_frame, self.alpha = on_frame, alpha
+        self.on_frame, self.alpha, self.results = on_frame, alpha, results
 
     def write(self, frame: Frame) -> None:
         image = from_float(frame.image, self.dtype)
         alpha = self.alpha(frame.index)
         if alpha is not None:
             image = np.concatenate([image, convert_depth(alpha, image.itemsize * 8)[:, :, None]], axis=2)
-        self.store.save_result(self.job_id, frame.index, frame.time, image)
+        if self.results is not None:
+            self.results.put(frame.index, frame.time, image)
+        else:
+            self.store.save_result(self.job_id, frame.index, frame.time, image)
         self.on_frame(frame.index)
 
     def close(self) -> None:
@@ -110,6 +116,7 @@ class Engine:
         self._watchers: dict[str, list[Callable]] = {}
         self._cancel: dict[str, threading.Event] = {}
         self._uploads: dict[str, StreamUpload] = {}
+        self._results: dict[str, StreamResults] = {}
         self._progress: dict[str, tuple[int, str]] = {}
         self.queue: JobQueue | None = None
         self.ready = False
@@ -310,8 +317,10 @@ class Engine:
 
     def results_at(self, job_id: str, indices, bit_depth: int = 0
                    ) -> Iterator[tuple[int, float, np.ndarray]]:
+        """Finished frames by index; a running stream's recent ones straight from memory."""
+        live = self._results.get(job_id)
         for index in indices:
-            image = self.store.load_result(job_id, index)
+            image = live.get(index) if live is not None else self.store.load_result(job_id, index)
             yield index, 0.0, convert_depth(image, bit_depth) if bit_depth else image
 
     # ---- streaming ---------------------------------------------------------------------------
@@ -347,8 +356,10 @@ class Engine:
                 "result_bit_depth": start.result_bit_depth, "spec_hash": shash}
         rec = self.store.create(kind="stream", name=spec.name, priority=spec.priority,
                                 spec=spec.SerializeToString(), total=start.frame_count, meta=meta)
+        # Only a client that hashed its clip can ever ask for it again: hash the arriving frames
+        # (a SHA-256 pass per frame) only then.
         upload = StreamUpload(self.store, rec.id, start.first_index, start.frame_count, fps,
-                              self.limits, cache_key=key_of)
+                              self.limits, cache_key=key_of if start.clip_hash else None)
         self._uploads[rec.id] = upload
         try:
             self._enqueue(rec)
@@ -417,9 +428,19 @@ class Engine:
         upload.cancel_event = cancel
         source = upload.source()
         depth = rec.meta.get("result_bit_depth") or source.info.bit_depth
+        results = StreamResults(self.store, rec.id, keep=self.limits.max_in_flight)
+        self._results[rec.id] = results
         sink = StoreSink(self.store, rec.id, np.uint16 if depth == 16 else np.uint8,
-                         on_frame=lambda i: self._notify(rec.id, "frame", i), alpha=upload.alpha)
-        self._run_job(rec, spec, source, sink, cancel)
+                         on_frame=lambda i: self._notify(rec.id, "frame", i), alpha=upload.alpha,
+                         results=results)
+        try:
+            self._run_job(rec, spec, source, sink, cancel)
+            results.close()
+        except BaseException:
+            results.close(raise_errors=False)   # what finished stays finished
+            raise
+        finally:
+            self._results.pop(rec.id, None)
         upload.finish_check()
         key = upload.cache_key_final()
         if key:

@@ -1,11 +1,17 @@
-"""A streamed clip on its way in: frames spooled to the job store, read by the runner.
+"""A streamed clip on its way in: frames held in memory, read by the runner.
 
 The upload and the runner meet here. The receiving side (:meth:`StreamUpload.put`, called per
 frame by the service) blocks while it is more than ``max_in_flight`` frames ahead of what the runner
 has asked for; that stops the service reading the call, and gRPC's flow control then stops the
-client. The runner's side (:class:`SpoolSource`) blocks until the frame it wants has arrived. Frames
-wait on disk, not in memory, so random access (``frame_at``, for stylizers that look ahead) works
-and memory stays bounded whatever the clip length.
+client. The runner's side (:class:`SpoolSource`) blocks until the frame it wants has arrived.
+
+Frames wait in memory, not on disk: a streamed job does not outlive its client (a restarted server
+cancels it, and the client sends the clip again), so the source frames need no durability, and a
+write plus a re-read per frame was most of what the server added to a cheap job. Memory stays
+bounded whatever the clip length: the runner's in-order pass drops each frame once it has it, and
+when a stylizer reads ahead at random (``frame_at`` in ``prepare``, e.g. pose smoothing over the
+whole clip) the frames beyond ``max_in_flight + 2`` spill to the job store and are read back from
+there.
 """
 from __future__ import annotations
 
@@ -46,6 +52,10 @@ class StreamUpload:
         self._requested = first_index - 1     # highest frame the runner has asked for
         self._shape: tuple[int, int, int] | None = None
         self._dtype = None
+        self._held: dict[int, np.ndarray] = {}      # arrived, not yet taken by the in-order pass
+        self._spilled: set[int] = set()             # pushed out of memory to the store
+        self._alphas: dict[int, np.ndarray] = {}    # RGBA: alpha kept until the sink asks for it
+        self._max_held = self.max_in_flight + 2
         self._ended_short = ""                # the client closed early: why the job fails
         self.abort_reason = ""
         self.abort_code = ""
@@ -77,7 +87,18 @@ class StreamUpload:
                 raise UploadClosed(self.abort_reason)
         if self._hasher is not None:
             self._hasher.update(index, image)
-        self.store.save_source(self.job_id, index, image)
+        with self._cond:
+            self._held[index] = image
+            spill = sorted(self._held)[:-self._max_held] if len(self._held) > self._max_held else []
+        for old in spill:   # the runner reads ahead at random: keep memory bounded
+            with self._cond:
+                frame = self._held.get(old)
+            if frame is None:
+                continue
+            self.store.save_source(self.job_id, old, frame)
+            with self._cond:
+                self._spilled.add(old)
+                self._held.pop(old, None)
         with self._cond:
             self.received += 1
             self._cond.notify_all()
@@ -129,7 +150,27 @@ class StreamUpload:
     def alpha(self, index: int) -> np.ndarray | None:
         if self._shape is None or self._shape[2] != 4:
             return None
-        return np.array(self.store.load_source(self.job_id, index)[:, :, 3])
+        with self._cond:
+            alpha = self._alphas.pop(index, None)
+        if alpha is None:
+            alpha = np.array(self.image(index)[:, :, 3])
+        return alpha
+
+    def image(self, index: int, *, release: bool = False) -> np.ndarray:
+        """Frame ``index`` as it arrived (it must have arrived). ``release``: the runner's
+        in-order pass has it now and will not ask again, so memory can let it go."""
+        with self._cond:
+            image = self._held.pop(index, None) if release else self._held.get(index)
+            spilled = index in self._spilled
+        if image is None:
+            if not spilled:
+                raise UserError(f"frame {index} of the streamed clip was already consumed; "
+                                "a stream is read once, in order")
+            image = self.store.load_source(self.job_id, index)
+        if release and image.shape[2] == 4:
+            with self._cond:
+                self._alphas[index] = np.array(image[:, :, 3])
+        return image
 
     def source(self) -> "SpoolSource":
         return SpoolSource(self)
@@ -163,17 +204,17 @@ class SpoolSource:
     def indices(self) -> list[int]:
         return list(range(self._up.first, self._up.first + self._up.count))
 
-    def frame_at(self, index: int) -> Frame:
+    def frame_at(self, index: int, *, _release: bool = False) -> Frame:
         up = self._up
         if not up.first <= index < up.first + up.count:
             raise UserError(f"frame {index} is not part of the streamed clip")
         up.wait_for(index)
-        image = up.store.load_source(up.job_id, index)
+        image = up.image(index, release=_release)
         return Frame(index, (index - up.first) / float(up.fps), to_float(image))
 
     def __iter__(self) -> Iterator[Frame]:
         for index in self.indices:
-            yield self.frame_at(index)
+            yield self.frame_at(index, _release=True)
 
     def close(self) -> None:
         pass
