@@ -125,7 +125,16 @@ class FrameAssembler:
         else:
             raise FrameError(f"frame {index}: unknown encoding {h.encoding}")
 
-    def feed(self, chunk: pb.FrameChunk) -> ReceivedFrame | None:
+    def completes(self, chunk: pb.FrameChunk, data: bytes) -> bool:
+        """Whether feeding ``chunk`` (whose payload is ``data``) would finish or fail a frame:
+        the costly step (join, decode) happens then. :meth:`feed` does the checking."""
+        if self._header is None:
+            return not chunk.HasField("header") or len(data) >= chunk.header.size
+        return self._received + len(data) >= self._header.size
+
+    def feed(self, chunk: pb.FrameChunk, data: bytes | None = None) -> ReceivedFrame | None:
+        """``data``: ``chunk.data`` when the caller already read it (each read of a bytes
+        field is a fresh copy)."""
         if self._header is None:
             if not chunk.HasField("header"):
                 raise FrameError(f"frame {chunk.index}: first chunk has no header")
@@ -143,8 +152,10 @@ class FrameAssembler:
             if chunk.offset != self._received:
                 raise FrameError(f"frame {chunk.index}: chunk at offset {chunk.offset}, expected "
                                  f"{self._received}")
-        self._parts.append(chunk.data)
-        self._received += len(chunk.data)
+        if data is None:
+            data = chunk.data
+        self._parts.append(data)
+        self._received += len(data)
         h = self._header
         if self._received > h.size:
             raise FrameError(f"frame {self._index}: {self._received} bytes received, header says {h.size}")

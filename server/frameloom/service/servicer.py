@@ -199,8 +199,8 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
         if upload is None:   # the cache has this clip: no frames needed
             yield pb.StylizeResponse(accepted=pb.JobAccepted(job_id=rec.id, cached=True,
                                                              clip_id=clip_id))
-            async for chunk in self._results(rec.id, sorted(self.engine.store.finished(rec.id)), state):
-                yield pb.StylizeResponse(chunk=chunk)
+            async for response in self._results(rec.id, sorted(self.engine.store.finished(rec.id)), state):
+                yield response
             yield pb.StylizeResponse(finished=self._job(rec))
             return
 
@@ -236,13 +236,13 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
                 frames = sorted(i for kind, i in batch if kind == "frame" and i not in sent)
                 if frames:
                     sent.update(frames)
-                    async for chunk in self._results(rec.id, frames, state):
-                        yield pb.StylizeResponse(chunk=chunk)
+                    async for response in self._results(rec.id, frames, state):
+                        yield response
                 rec = self.engine.get(rec.id)
                 if rec.state in TERMINAL:
                     missing = sorted(set(self.engine.store.finished(rec.id)) - sent)
-                    async for chunk in self._results(rec.id, missing, state):
-                        yield pb.StylizeResponse(chunk=chunk)
+                    async for response in self._results(rec.id, missing, state):
+                        yield response
                     if rec.state != SUCCEEDED:
                         await self._end_with(context, rec)
                     finished_ok = True
@@ -281,7 +281,11 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
                 chunk = request.chunk
                 if chunk.HasField("header") and not state.get("in_encoding"):
                     state["in_encoding"] = chunk.header.encoding or RAW
-                await loop.run_in_executor(pool, _take, assembler, upload, chunk)
+                data = chunk.data
+                if assembler.completes(chunk, data):   # join, decode, hand over (may block)
+                    await loop.run_in_executor(pool, _take, assembler, upload, chunk, data)
+                else:                                  # only checked and kept: no thread hop
+                    assembler.feed(chunk, data)
             if assembler.pending:
                 raise UserError("the stream ended in the middle of a frame")
             upload.end()
@@ -295,26 +299,33 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
             pool.shutdown(wait=False)
 
     async def _results(self, job_id: str, indices, state):
+        """StylizeResponses carrying the frames ``indices``, built on a thread."""
         encoding = state["encoding"] or state.get("in_encoding") or RAW
         frames = self.engine.results_at(job_id, indices, state["depth"])
         while True:
-            item = await asyncio.to_thread(_next_chunks, frames, encoding)
+            item = await asyncio.to_thread(_next_chunks, frames, encoding, _as_response)
             if item is None:
                 return
             for chunk in item:
                 yield chunk
 
 
-def _take(assembler: FrameAssembler, upload, chunk: pb.FrameChunk) -> None:
-    frame = assembler.feed(chunk)
+def _take(assembler: FrameAssembler, upload, chunk: pb.FrameChunk, data: bytes) -> None:
+    frame = assembler.feed(chunk, data)
     if frame is not None:
         upload.put(frame.index, frame.image)
 
 
-def _next_chunks(frames, encoding) -> list[pb.FrameChunk] | None:
-    """Load and encode the next frame on a worker thread (disk and PNG work stay off the loop)."""
+def _as_response(chunk: pb.FrameChunk) -> pb.StylizeResponse:
+    return pb.StylizeResponse(chunk=chunk)
+
+
+def _next_chunks(frames, encoding, wrap=None) -> list | None:
+    """Load and encode the next frame on a worker thread (disk, PNG and the copies into
+    messages stay off the loop)."""
     try:
         index, t, image = next(frames)
     except StopIteration:
         return None
-    return list(encode_frame(index, image, encoding, time=t))
+    chunks = encode_frame(index, image, encoding, time=t)
+    return [wrap(c) for c in chunks] if wrap is not None else list(chunks)
