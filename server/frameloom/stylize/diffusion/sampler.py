@@ -45,6 +45,9 @@ class FrameBatch:
     control_scales: torch.Tensor | None = None
     refs: torch.Tensor | None = None
     strength: float = 0.75
+    # Per-frame strength ``(F,)``, or None: every frame at ``strength``. The schedule is the one of
+    # the largest strength; a weaker frame joins the loop at its own step (see :func:`sample`).
+    strengths: torch.Tensor | None = None
     ref_latents: torch.Tensor | None = None   # filled by :func:`sample` from ``refs``
 
 
@@ -168,6 +171,22 @@ def noised(scheduler, t, x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     return a * x0 + s * noise
 
 
+def frame_starts(scheduler, steps: int, batch: FrameBatch, n_run: int) -> list[int]:
+    """Index into the run's timesteps at which each frame starts denoising: 0 for frames at the
+    batch's (largest) strength, later for weaker ones (their img2img start step, rounded the same
+    way as :func:`img2img_timesteps`); ``n_run`` for a frame at strength 0 (never denoised)."""
+    F_ = batch.images.shape[0]
+    if batch.strengths is None:
+        return [0] * F_
+    order = getattr(scheduler, "order", 1)
+    top = min(int(round(steps * batch.strength)), steps)
+    out = []
+    for st in batch.strengths.tolist():
+        run = max(0, min(int(round(steps * float(st))), top))
+        out.append(min(n_run, (top - run) * order))
+    return out
+
+
 def sample(denoise: Callable, codec: Codec, scheduler, batch: FrameBatch, *, steps: int,
            deflicker: Deflicker | None = None, deflicker_steps: Sequence[int] | None = None,
            is_cancelled: CancelCheck | None = None, timer=_no_timer,
@@ -176,7 +195,15 @@ def sample(denoise: Callable, codec: Codec, scheduler, batch: FrameBatch, *, ste
 
     ``denoise(x_in, t, batch) -> eps`` with ``x_in`` already scaled for the scheduler;
     ``deflicker(styled, guide) -> styled`` on ``(F, 3, H, W)`` images, run at ``deflicker_steps``
-    (indices into the steps actually run; None: :func:`default_deflicker_steps`)."""
+    (indices into the steps actually run; None: :func:`default_deflicker_steps`).
+
+    Per-frame strength (``batch.strengths``): the loop runs the schedule of the largest strength;
+    until a weaker frame's own start step, its latent is re-set every step to its source latent
+    noised to the current level (so it still gives its neighbours' cross-frame attention and the
+    deflicker a frame at the right noise level), and from that step on it is denoised like the
+    others: each frame is denoised from its own ``t``, as img2img at its strength would be."""
+    if batch.strengths is not None:
+        batch.strength = float(batch.strengths.max())
     timesteps = img2img_timesteps(scheduler, steps, batch.strength)
     if len(timesteps) == 0:
         return batch.images.float().clamp(0, 1)
@@ -195,8 +222,13 @@ def sample(denoise: Callable, codec: Codec, scheduler, batch: FrameBatch, *, ste
     if deflicker_steps is None:
         deflicker_steps = default_deflicker_steps(len(timesteps))
     chosen = set(int(i) for i in deflicker_steps) if deflicker is not None else set()
+    starts = frame_starts(scheduler, steps, batch, len(timesteps))
+    late = [f for f, s0 in enumerate(starts) if s0 > 0]
     for i, t in enumerate(timesteps):
         check_not_cancelled(is_cancelled)
+        waiting = [f for f in late if starts[f] >= i]
+        if waiting:   # not started yet, or starting now: the source noised to this step's level
+            x[waiting] = noised(scheduler, t, z0[waiting], noise[waiting]).to(x.dtype)
         eps = denoise(scheduler.scale_model_input(x, t), t, batch)
         if i in chosen:
             x0 = x0_from_eps(scheduler, t, x, eps)
@@ -209,7 +241,11 @@ def sample(denoise: Callable, codec: Codec, scheduler, batch: FrameBatch, *, ste
         if on_step is not None:
             on_step(i, len(timesteps))
     check_not_cancelled(is_cancelled)
-    return codec.decode(x)
+    out = codec.decode(x)
+    never = [f for f, s0 in enumerate(starts) if s0 >= len(timesteps)]
+    if never:   # strength 0: the frame itself, as img2img at strength 0 returns it
+        out[never] = batch.images[never].to(out.device, out.dtype).clamp(0, 1)
+    return out
 
 
 class UNetDenoiser:

@@ -273,8 +273,10 @@ class DiffusionStylizer(Stylizer):
             images=images, noise=noise, cond=cond, uncond=uncond, guidance=guidance, controls=controls,
             control_scales=torch.tensor(scales, dtype=torch.float32) if scales else None,
             refs=self._reference_images(h, w),
-            # One schedule per window: frames in a batch share timesteps, so strength is averaged.
-            strength=float(np.mean([s.strength for s in settings])))
+            # Each frame at its own strength: the loop runs the largest one's schedule and a weaker
+            # frame joins at its own start step (sampler.sample).
+            strength=float(max(s.strength for s in settings)),
+            strengths=torch.tensor([s.strength for s in settings], dtype=torch.float32))
 
     # -- the work ---------------------------------------------------------------------------
 
