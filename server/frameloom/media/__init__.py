@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import InputNotFound, OutputError, UserError
 from ..frames import Frame
 from .info import (DEFAULT_SEQUENCE_FPS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ClipInfo,
-                   FrameSelection, parse_frame_range)
+                   FrameSelection, SelectedFrames, parse_frame_range)
 from .sequence import SequenceSink, SequenceSource, is_pattern
 from .video import CODECS, VideoSink, VideoSource, probe_video
 
@@ -116,7 +116,7 @@ def open_sink(path: str, info: ClipInfo, options=None, *, audio_from: str | None
     return SequenceSink(path, ext=ext, bit_depth=depth)
 
 
-class ArraySource:
+class ArraySource(SelectedFrames):
     """In-memory frames (a streamed clip, a test). ``images``: sequence of (H, W, 3) arrays."""
 
     def __init__(self, images: Sequence[np.ndarray], fps: Fraction = DEFAULT_SEQUENCE_FPS,
@@ -133,22 +133,5 @@ class ArraySource:
         self.selection = selection or FrameSelection()
         self.selection.check_against(len(images))
 
-    @property
-    def indices(self) -> list[int]:
-        return list(self.selection.indices(len(self._images)))
-
     def frame_at(self, index: int) -> Frame:
         return Frame(index, index / float(self.info.fps), self._to_float(self._images[index]))
-
-    def __iter__(self) -> Iterator[Frame]:
-        for i in self.indices:
-            yield self.frame_at(i)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

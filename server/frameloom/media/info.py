@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Iterator
 
 from ..errors import UserError
 
@@ -105,3 +106,39 @@ def parse_frame_range(text: str) -> FrameSelection:
     if end is not None and end < start:
         raise UserError(f"bad frame range {text!r}: end is before start")
     return FrameSelection(start, end, step)
+
+
+class SelectedFrames:
+    """What every frame source shares: ``info``, a ``selection``, and iteration over the
+    selected indices through ``frame_at``. Subclasses set both attributes and ``frame_at``;
+    sources that stream (video) override ``__iter__``."""
+
+    info: ClipInfo
+    selection: FrameSelection
+
+    @property
+    def indices(self) -> list[int] | None:
+        r = self.selection.indices(self.info.frame_count)
+        return None if r is None else list(r)
+
+    def __len__(self) -> int:
+        r = self.selection.indices(self.info.frame_count)
+        if r is None:
+            raise TypeError("frame count unknown until the clip is read")
+        return len(r)
+
+    def frame_at(self, index: int):
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator:
+        for i in self.indices:
+            yield self.frame_at(i)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputNotFound, MediaError, OutputError, UserError
 from ..frames import Frame, from_float, to_float
-from .info import DEFAULT_SEQUENCE_FPS, IMAGE_EXTENSIONS, ClipInfo, FrameSelection
+from .info import DEFAULT_SEQUENCE_FPS, IMAGE_EXTENSIONS, ClipInfo, FrameSelection, SelectedFrames
 
 _PRINTF = re.compile(r"%0?(\d*)d")
 _NUMBER = re.compile(r"(\d+)")
@@ -83,7 +83,7 @@ def write_image(path: str, image: np.ndarray, bit_depth: int = 8) -> None:
     os.replace(tmp, path)
 
 
-class SequenceSource:
+class SequenceSource(SelectedFrames):
     def __init__(self, path: str, selection: FrameSelection | None = None,
                  fps: Fraction = DEFAULT_SEQUENCE_FPS):
         self.path = str(path)
@@ -98,13 +98,6 @@ class SequenceSource:
         self.selection = selection or FrameSelection()
         self.selection.check_against(self.info.frame_count)
 
-    @property
-    def indices(self) -> list[int]:
-        return list(self.selection.indices(self.info.frame_count))
-
-    def __len__(self) -> int:
-        return len(self.selection.indices(self.info.frame_count))
-
     def frame_at(self, index: int) -> Frame:
         if not 0 <= index < len(self.files):
             raise UserError(f"frame {index} is not in {self.path} ({len(self.files)} frames)")
@@ -113,19 +106,6 @@ class SequenceSource:
             raise MediaError(f"{self.files[index]} is {img.shape[1]}x{img.shape[0]}, but the "
                              f"sequence is {self.info.width}x{self.info.height}")
         return Frame(index, index / float(self.info.fps), to_float(img))
-
-    def __iter__(self) -> Iterator[Frame]:
-        for i in self.indices:
-            yield self.frame_at(i)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 class SequenceSink:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputNotFound, MediaError, OutputError, UserError
 from ..frames import Frame, from_float, to_float
-from .info import ClipInfo, FrameSelection
+from .info import ClipInfo, FrameSelection, SelectedFrames
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _info_from_container(path: str, c) -> ClipInfo:
     )
 
 
-class VideoSource:
+class VideoSource(SelectedFrames):
     """Frames of a video file in clip order, ``selection`` applied. Holds one decoded frame."""
 
     def __init__(self, path: str, selection: FrameSelection | None = None):
@@ -91,17 +91,6 @@ class VideoSource:
         self.selection = selection or FrameSelection()
         self.selection.check_against(self.info.frame_count)
         self._rgb = "rgb48le" if self.info.bit_depth > 8 else "rgb24"
-
-    @property
-    def indices(self) -> list[int] | None:
-        r = self.selection.indices(self.info.frame_count)
-        return None if r is None else list(r)
-
-    def __len__(self) -> int:
-        r = self.selection.indices(self.info.frame_count)
-        if r is None:
-            raise TypeError("frame count unknown until the clip is read")
-        return len(r)
 
     def _decode(self, first: int) -> Iterator[tuple[int, float, "av.VideoFrame"]]:
         """(index, time, frame) from ``first`` (or a bit before) to the end."""
@@ -167,15 +156,6 @@ class VideoSource:
             if i > index:
                 break
         raise UserError(f"frame {index} is not in {self.path}")
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # ---------------------------------------------------------------------------------------------
