@@ -78,7 +78,11 @@ def test_png_and_16bit_rgba_round_trip(client):
 def test_1080p_rgba_frames_are_chunked_under_4mib(client):
     frames = clip(2, 1080, 1920, channels=4)
     chunks = list(encode_frame(0, frames[0]))
-    assert len(chunks) >= 3 and max(c.ByteSize() for c in chunks) < 4 * 1024 * 1024
+    # An 8.3 MB frame needs at least two messages; each, as sent (inside a StylizeRequest or a
+    # StylizeResponse), must stay under gRPC's 4 MiB default.
+    assert len(chunks) >= 2 and max(c.ByteSize() for c in chunks) < 4 * 1024 * 1024
+    assert max(pb.StylizeRequest(chunk=c).ByteSize() for c in chunks) < 4 * 1024 * 1024
+    assert max(pb.StylizeResponse(chunk=c).ByteSize() for c in chunks) < 4 * 1024 * 1024
     got = client.stylize_all(spec(), frames, cache=False)
     for g, f in zip(got, frames):
         np.testing.assert_array_equal(g, f)

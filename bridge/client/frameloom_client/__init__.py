@@ -5,11 +5,11 @@ the server, which imports it from here.
 """
 from .client import Cancelled, FrameloomClient, FrameloomError, JobFailed, StylizeCall
 from .frames import (CHUNK_BYTES, ClipHasher, FrameAssembler, FrameError, FrameTooLarge,
-                     as_wire_image, clip_hash, decode_frames, encode_frame)
+                     as_wire_image, chunk_fields, clip_hash, decode_frames, encode_frame)
 from .png import PngError, decode_png, encode_png
 from .v1 import frameloom_pb2 as pb
 
 __all__ = ["CHUNK_BYTES", "Cancelled", "ClipHasher", "FrameAssembler", "FrameError",
            "FrameTooLarge", "FrameloomClient", "FrameloomError", "JobFailed", "PngError",
-           "StylizeCall", "as_wire_image", "clip_hash", "decode_frames", "decode_png",
+           "StylizeCall", "as_wire_image", "chunk_fields", "clip_hash", "decode_frames", "decode_png",
            "encode_frame", "encode_png", "pb"]

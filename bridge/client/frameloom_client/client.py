@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Iterator
 import grpc
 import numpy as np
 
-from .frames import PNG, RAW, FrameAssembler, as_wire_image, clip_hash, encode_frame
+from .frames import PNG, RAW, FrameAssembler, as_wire_image, chunk_fields, clip_hash
 from .v1 import frameloom_pb2 as pb
 from .v1 import frameloom_pb2_grpc as pb_grpc
 
@@ -94,8 +94,9 @@ class StylizeCall:
         for image in self._frames:
             if self._stop.is_set():
                 return
-            for chunk in encode_frame(index, image, self._encoding, time=(index - self._start.first_index) / fps):
-                yield pb.StylizeRequest(chunk=chunk)
+            for fields in chunk_fields(index, image, self._encoding,
+                                       time=(index - self._start.first_index) / fps):
+                yield pb.StylizeRequest(chunk=fields)
             index += 1
             self.frames_sent += 1
 
@@ -109,7 +110,7 @@ class StylizeCall:
             for response in self._call:
                 kind = response.WhichOneof("item")
                 if kind == "chunk":
-                    frame = assembler.feed(response.chunk)
+                    frame = assembler.feed(response.chunk)   # reads the chunk's data once
                     if frame is not None:
                         yield frame.index, frame.image
                 elif kind == "progress":

@@ -18,8 +18,9 @@ import numpy as np
 from .png import PngError, decode_png, encode_png
 from .v1 import frameloom_pb2 as pb
 
-# gRPC refuses messages over 4 MiB by default; leave room for the header and protobuf framing.
-CHUNK_BYTES = 3 * 1024 * 1024
+# gRPC refuses messages over 4 MiB by default; leave room for the header and protobuf framing
+# (under 100 bytes). Just under 4 MiB: a 1080p RGBA 8-bit frame is two chunks, not three.
+CHUNK_BYTES = 4 * 1024 * 1024 - 16 * 1024
 RAW, PNG = pb.FRAME_ENCODING_RAW, pb.FRAME_ENCODING_PNG
 _CLIP_DOMAIN = b"frameloom.clip.v1\0"
 
@@ -54,6 +55,15 @@ def as_wire_image(image: np.ndarray) -> np.ndarray:
 def encode_frame(index: int, image: np.ndarray, encoding: int = RAW, *, time: float = 0.0,
                  chunk_bytes: int = CHUNK_BYTES) -> Iterator[pb.FrameChunk]:
     """One frame -> FrameChunks, the first carrying the header. ``image`` as :func:`as_wire_image`."""
+    for fields in chunk_fields(index, image, encoding, time=time, chunk_bytes=chunk_bytes):
+        yield pb.FrameChunk(**fields)
+
+
+def chunk_fields(index: int, image: np.ndarray, encoding: int = RAW, *, time: float = 0.0,
+                 chunk_bytes: int = CHUNK_BYTES) -> Iterator[dict]:
+    """:func:`encode_frame` as the fields of each FrameChunk, to build a message that carries
+    one (``pb.StylizeRequest(chunk=fields)``): wrapping a built FrameChunk in another message
+    copies it the slow way (~6 ms per 4 MiB chunk against ~0.2 ms)."""
     image = as_wire_image(image)
     h, w, c = image.shape
     depth = 16 if image.dtype == np.uint16 else 8
@@ -65,8 +75,10 @@ def encode_frame(index: int, image: np.ndarray, encoding: int = RAW, *, time: fl
     header = pb.FrameHeader(width=w, height=h, channels=c, bit_depth=depth, encoding=encoding,
                             size=len(payload), time=time)
     for offset in range(0, max(len(payload), 1), chunk_bytes):
-        yield pb.FrameChunk(index=index, header=header if offset == 0 else None, offset=offset,
-                            data=bytes(payload[offset:offset + chunk_bytes]))
+        fields = {"index": index, "offset": offset, "data": bytes(payload[offset:offset + chunk_bytes])}
+        if offset == 0:
+            fields["header"] = header
+        yield fields
 
 
 def raw_size(header: pb.FrameHeader) -> int:

@@ -17,7 +17,7 @@ import grpc
 import numpy as np
 from google.protobuf.message import DecodeError
 
-from frameloom_client.frames import PNG, RAW, FrameAssembler, encode_frame
+from frameloom_client.frames import PNG, RAW, FrameAssembler, chunk_fields
 from frameloom_client.png import PngError
 from frameloom_client.v1 import frameloom_pb2 as pb
 from frameloom_client.v1 import frameloom_pb2_grpc as pb_grpc
@@ -316,8 +316,8 @@ def _take(assembler: FrameAssembler, upload, chunk: pb.FrameChunk, data: bytes) 
         upload.put(frame.index, frame.image)
 
 
-def _as_response(chunk: pb.FrameChunk) -> pb.StylizeResponse:
-    return pb.StylizeResponse(chunk=chunk)
+def _as_response(fields: dict) -> pb.StylizeResponse:
+    return pb.StylizeResponse(chunk=fields)
 
 
 def _next_chunks(frames, encoding, wrap=None) -> list | None:
@@ -327,5 +327,8 @@ def _next_chunks(frames, encoding, wrap=None) -> list | None:
         index, t, image = next(frames)
     except StopIteration:
         return None
-    chunks = encode_frame(index, image, encoding, time=t)
-    return [wrap(c) for c in chunks] if wrap is not None else list(chunks)
+    return [(wrap or _as_chunk)(f) for f in chunk_fields(index, image, encoding, time=t)]
+
+
+def _as_chunk(fields: dict) -> pb.FrameChunk:
+    return pb.FrameChunk(**fields)
