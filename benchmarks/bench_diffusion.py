@@ -17,12 +17,9 @@ tiny smoke run instead (builtin:tiny, 64x64); its numbers say nothing about GPU 
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import platform
-import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -120,7 +117,7 @@ def run(args, device) -> None:
     print(f"{n} frames {size}x{size}, {steps} steps @ strength 0.75, window {window}, 2 ControlNets, "
           f"CFG, cross-frame (anchor+prev), in-loop deflicker at {list(spec.style.diffusion.deflicker_steps)}, "
           f"post-pass window 3")
-    print(f"\n| stage | seconds | share |\n|---|---|---|")
+    print("\n| stage | seconds | share |\n|---|---|---|")
     other = total - sum(v for k, v in timer.totals.items())
     for k in ("unet", "controlnet", "vae", "deflicker", "post-pass"):
         v = timer.totals.get(k, 0.0)

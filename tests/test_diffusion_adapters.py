@@ -14,15 +14,6 @@ from frameloom.stylize.diffusion.adapters import apply_embeddings, apply_loras, 
 from frameloom.stylize.diffusion.models import build_tiny  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run 10x faster on one thread than on two on a shared 2-core machine (the
-    OpenMP workers spin against other processes); restore the setting for other modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 Q = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q"
 PROJ_IN = "down_blocks.0.attentions.0.proj_in"
 TE_Q = "text_model.encoder.layers.0.self_attn.q_proj"

@@ -19,16 +19,6 @@ from frameloom.stylize.diffusion import annotators, pose  # noqa: E402
 from frameloom.stylize.diffusion.annotator_nets import HED  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run 10x faster on one thread than on two on a shared 2-core machine (the
-    OpenMP workers spin against other processes); restore the setting for other modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _cn(kind, annotator="", **params):
     spec = spec_from_dict({"style": {"diffusion": {"controlnets": [
         {"kind": kind, "annotator": annotator, "params": params}]}}})

@@ -19,16 +19,6 @@ from frameloom.stylize.diffusion.models import build_tiny, build_tiny_controlnet
 from frameloom.stylize.diffusion.stylizer import slerp  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run 10x faster on one thread than on two on a shared 2-core machine (the
-    OpenMP workers spin against other processes); restore the setting for other modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny():
     comps = build_tiny()

@@ -14,19 +14,9 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from frameloom.errors import UserError  # noqa: E402
-from frameloom.stylize.diffusion import models, tokenizer  # noqa: E402
+from frameloom.stylize.diffusion import tokenizer  # noqa: E402
 from frameloom.stylize.diffusion.models import (build_tiny, build_tiny_controlnet, detect_family,  # noqa: E402
                                                  load_controlnet, load_model, read_state_dict)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run 10x faster on one thread than on two on a shared 2-core machine (the
-    OpenMP workers spin against other processes); restore the setting for other modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # --- writing the original (LDM / CompVis) layout, the way SD1.5 .safetensors files ship ---------

@@ -23,16 +23,6 @@ from frameloom.stylize.diffusion.models import family_config  # noqa: E402
 from frameloom.stylize.diffusion.sampler import FrameBatch, make_scheduler, sample  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run 10x faster on one thread than on two on a shared 2-core machine (the
-    OpenMP workers spin against other processes); restore the setting for other modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class PixelCodec:
     """Latents are the image itself in [-1, 1]: decode(encode(x)) == x."""
 

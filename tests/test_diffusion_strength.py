@@ -16,14 +16,6 @@ from frameloom.stylize.diffusion import DiffusionStylizer  # noqa: E402
 from frameloom.stylize.diffusion.models import build_tiny  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny():
     return build_tiny()

@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -15,14 +14,6 @@ from frameloom.spec import Schedule, spec_from_dict  # noqa: E402
 from frameloom.stylize.diffusion import DiffusionStylizer  # noqa: E402
 from frameloom.stylize.diffusion.models import build_tiny  # noqa: E402
 from frameloom.stylize.diffusion.stylizer import resolve_overlap, seam_weights  # noqa: E402
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from frameloom.errors import InputNotFound, MediaError, OutputError, UserError
-from frameloom.frames import Frame
 from frameloom.media import (FrameSelection, check_output, open_sink, open_source,
                              parse_frame_range)
 from mediafiles import audio_duration, count_frames, photo_frames, write_clip

@@ -11,14 +11,6 @@ from frameloom_client.v1 import frameloom_pb2 as pb
 from synthclips import flicker, make_clip, psnr, stylize_clip, warp_error
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _t(images):
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
 

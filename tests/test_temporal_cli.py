@@ -1,20 +1,11 @@
 """`frameloom deflicker` and `frameloom propagate` end to end on image sequences and video."""
 import numpy as np
 import pytest
-import torch
 
 from frameloom.cli import main
 from frameloom.media import open_source
 from frameloom.media.sequence import write_image
 from synthclips import flicker, make_clip, psnr, stylize_clip, warp_error
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _write_seq(folder, frames):

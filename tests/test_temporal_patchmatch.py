@@ -8,15 +8,6 @@ from frameloom.temporal.patchmatch import (PatchMatchConfig, clamp_offsets, nnf,
 from synthclips import make_clip, psnr
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The CI box is small and shared; one thread is steadier than two fighting.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _t(images):
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
 

@@ -12,14 +12,6 @@ from frameloom_client.v1 import frameloom_pb2 as pb
 from synthclips import make_clip, psnr, stylize_clip
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 N = 8
 
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from fractions import Fraction
-from pathlib import Path
 
 from . import __version__
 from .errors import Cancelled, UserError

@@ -1,9 +1,7 @@
 """The core subcommands: stylize, render, info, demo."""
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 from pathlib import Path
 

@@ -11,7 +11,6 @@ import math
 import os
 from fractions import Fraction
 from importlib import resources
-from pathlib import Path
 
 import cv2
 import numpy as np

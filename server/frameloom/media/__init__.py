@@ -19,7 +19,7 @@ from ..frames import Frame
 from .info import (DEFAULT_SEQUENCE_FPS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ClipInfo,
                    FrameSelection, SelectedFrames, parse_frame_range)
 from .sequence import SequenceSink, SequenceSource, is_pattern
-from .video import CODECS, VideoSink, VideoSource, probe_video
+from .video import VideoSink, VideoSource
 
 __all__ = ["ArraySource", "ClipInfo", "FrameSelection", "FrameSink", "FrameSource",
            "is_video_path", "open_sink", "open_source", "parse_frame_range", "probe"]

@@ -9,7 +9,6 @@ import os
 import re
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np

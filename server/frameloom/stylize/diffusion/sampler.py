@@ -355,7 +355,6 @@ class UNetDenoiser:
         if not self.controlnets:
             return None, None
         down = mid = None
-        n = sl.stop - sl.start
         for k, cn in enumerate(self.controlnets):
             img = batch.controls[k][sl].to(items.device, items.dtype)
             scale = batch.control_scales[k][sl].to(items.device, items.dtype)

@@ -1,7 +1,6 @@
 """DiffusionStylizer: a JobSpec's ``style.diffusion`` turned into sampler calls, window by window."""
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import Callable, Sequence
 
