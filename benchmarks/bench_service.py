@@ -5,9 +5,11 @@ same job run in-process through the one runner.
     python benchmarks/bench_service.py --frames 8 --repeats 1   # smoke run
 
 The in-process baseline is what the server does per frame minus the wire: frames as uint8 arrays
--> runner (identity) -> uint8 results. The server rows add chunking, loopback transport both ways,
-the spool to the job store (frames land on disk so streamed jobs are bounded in memory and
-resumable) and, with the cache on, hashing the clip on both sides. Times are medians over repeats.
+-> runner (identity) -> uint8 results. The server rows add chunking, protobuf and loopback
+transport both ways, persisting each finished frame to the job store (on a writer thread) and,
+with the cache on, hashing the clip on both sides. "client only" is the client's own share with no
+server: building and serializing the request messages, parsing the replies and reassembling the
+frames. Times are medians over repeats; the load average is printed because the machine is shared.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import numpy as np
 from frameloom.frames import from_float
 from frameloom.jobs.runner import run_job
 from frameloom.media import ArraySource
-from frameloom_client import FrameloomClient, clip_hash, pb
+from frameloom_client import FrameAssembler, FrameloomClient, chunk_fields, clip_hash, pb
 
 
 def make_frames(n: int, h: int, w: int) -> list[np.ndarray]:
@@ -66,6 +68,20 @@ def through_server(client, frames, **kw) -> float:
     return dt
 
 
+def client_only(frames) -> float:
+    """The client's CPU per clip without a server: what it does to send each frame and to take
+    the same frame back (the server's replies are the same chunks in a StylizeResponse)."""
+    replies = [pb.StylizeResponse(chunk=f).SerializeToString() for f in chunk_fields(0, frames[0])]
+    t = time.perf_counter()
+    assembler = FrameAssembler()
+    for i, image in enumerate(frames):
+        for fields in chunk_fields(i, image):
+            pb.StylizeRequest(chunk=fields).SerializeToString()
+        for wire in replies:
+            assembler.feed(pb.StylizeResponse.FromString(wire).chunk)
+    return time.perf_counter() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=24)
@@ -88,6 +104,7 @@ def main() -> None:
     client = FrameloomClient(f"127.0.0.1:{(tmp / 'port').read_text()}")
 
     rows: dict[str, list[float]] = {}
+    load_before = os.getloadavg()
     through_server(client, frames[:2], cache=False)   # warm up: connection, imports
     in_process(frames[:2])
     for r in range(args.repeats):
@@ -101,6 +118,7 @@ def main() -> None:
         clip_hash(frames)
         rows.setdefault("  of which: client clip hash", []).append(time.perf_counter() - t)
         rows.setdefault("server, cached replay", []).append(through_server(client, frames, cache=True))
+        rows.setdefault("client only: messages both ways, no server", []).append(client_only(frames))
     png_frames = frames[: max(2, args.frames // 4)]
     png = [through_server(client, png_frames, cache=False, encoding="png") * len(frames) / len(png_frames)
            for _ in range(max(1, args.repeats // 2))]
@@ -108,7 +126,8 @@ def main() -> None:
 
     base = statistics.median(rows["in-process (runner only)"])
     print(f"\n{args.frames} frames {w}x{h} RGB8, identity, {args.repeats} repeats, "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}\n")
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}, load average "
+          f"{load_before[0]:.1f} before / {os.getloadavg()[0]:.1f} after\n")
     print(f"| {'run':42s} | {'median s':>8s} | {'fps':>7s} | {'vs in-process':>13s} |")
     print(f"|{'-' * 44}|{'-' * 10}|{'-' * 9}|{'-' * 15}|")
     for name, times in rows.items():

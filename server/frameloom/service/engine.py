@@ -1,10 +1,13 @@
 """The engine behind the service: jobs in, frames out. Plain Python; knows nothing of gRPC.
 
 Every job, streamed or headless, is a row in the :class:`~frameloom.jobs.store.JobStore` and runs
-through the one runner on a device's worker thread. Finished frames go to the store first, so a
+through the one runner on a device's worker thread. Every finished frame goes to the store, so a
 streamed clip can be fetched again (the clip cache) and a headless job killed mid-way resumes
 without redoing them; a headless job's output file is written from the store once all frames are
-done. Callers follow a job through :meth:`Engine.watch` callbacks, from worker threads.
+done. A headless frame is stored before the runner moves on (that is what resume counts on); a
+streamed job's frames are stored by a writer thread (:mod:`.results`) and sent to the client from
+memory, and all of them are in the store before the job is marked done or cached. Callers follow a
+job through :meth:`Engine.watch` callbacks, from worker threads.
 """
 from __future__ import annotations
 
