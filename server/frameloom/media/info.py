@@ -108,7 +108,20 @@ def parse_frame_range(text: str) -> FrameSelection:
     return FrameSelection(start, end, step)
 
 
-class SelectedFrames:
+class Closing:
+    """``with`` support for sources and sinks: leaving the block calls ``close()``."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SelectedFrames(Closing):
     """What every frame source shares: ``info``, a ``selection``, and iteration over the
     selected indices through ``frame_at``. Subclasses set both attributes and ``frame_at``;
     sources that stream (video) override ``__iter__``."""
@@ -133,12 +146,3 @@ class SelectedFrames:
     def __iter__(self) -> Iterator:
         for i in self.indices:
             yield self.frame_at(i)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputNotFound, MediaError, OutputError, UserError
 from ..frames import Frame, from_float, to_float
-from .info import DEFAULT_SEQUENCE_FPS, IMAGE_EXTENSIONS, ClipInfo, FrameSelection, SelectedFrames
+from .info import DEFAULT_SEQUENCE_FPS, IMAGE_EXTENSIONS, ClipInfo, Closing, FrameSelection, SelectedFrames
 
 _PRINTF = re.compile(r"%0?(\d*)d")
 _NUMBER = re.compile(r"(\d+)")
@@ -107,7 +107,7 @@ class SequenceSource(SelectedFrames):
         return Frame(index, index / float(self.info.fps), to_float(img))
 
 
-class SequenceSink:
+class SequenceSink(Closing):
     """Writes ``<folder>/<stem>_<index:06d>.<ext>``; each file appears whole or not at all."""
 
     def __init__(self, folder: str, *, ext: str = ".png", bit_depth: int = 8, stem: str = "frame"):
@@ -136,12 +136,3 @@ class SequenceSink:
     def write(self, frame: Frame) -> None:
         write_image(self.path_for(frame.index), frame.image, self.bit_depth)
         self._count += 1
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputNotFound, MediaError, OutputError, UserError
 from ..frames import Frame, from_float, to_float
-from .info import ClipInfo, FrameSelection, SelectedFrames
+from .info import ClipInfo, Closing, FrameSelection, SelectedFrames
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ CODECS = {
 DEFAULT_CODEC_FOR_EXT = {".mp4": "h264", ".m4v": "h264", ".mov": "prores", ".mkv": "h264"}
 
 
-class VideoSink:
+class VideoSink(Closing):
     """Encodes frames to a video file and, on close, copies the source audio over the same span.
 
     The file is valid whenever :meth:`close` has run, however few frames were written, so an
@@ -269,9 +269,3 @@ class VideoSink:
             from .audio import add_audio
 
             add_audio(self.path, self._audio_from, span)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
