@@ -5,7 +5,8 @@
 * softedge: the HED edge network ControlNet 1.1 was trained with (5 VGG-style blocks, one side
   output each, averaged), from a ``.safetensors`` file (``ControlNetHED.pth`` converted; the .pth
   itself is a pickle and needs ``allow_pickle``).
-* openpose: keypoint JSON, smoothed over time (:mod:`.pose`).
+* openpose: the CMU body model (``body_pose_model.pth`` or its ``.safetensors``) run on every
+  frame of the job (:mod:`.openpose`), or keypoint JSON; smoothed over time (:mod:`.pose`).
 * any kind: a folder of precomputed condition images (sorted by name = clip order), for maps
   made by other tools.
 """
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 
 from ...errors import InputNotFound, UserError
 
+WEIGHT_SUFFIXES = {".safetensors", ".pth", ".pt", ".ckpt", ".bin"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".webp"}
 
 
@@ -132,6 +134,9 @@ def make(kind: str, weights: str, params: dict[str, float], allow_pickle: bool =
         return ImageFolder(path)
     if kind == "openpose":
         from .pose import PoseAnnotator
+        if path is not None and path.suffix.lower() in WEIGHT_SUFFIXES:
+            from .openpose import detector_from_file
+            return PoseAnnotator(weights, params, detector_from_file(path, params, allow_pickle, device))
         return PoseAnnotator(weights, params)
     if path is None:
         what = {"depth": "a local depth model folder (e.g. Depth-Anything-V2-Small-hf or dpt-hybrid-midas)",

@@ -2,7 +2,8 @@
 
 Keypoints come from OpenPose-format JSON (``{"people": [{"pose_keypoints_2d": [x, y, c, ...],
 "hand_left_keypoints_2d": ..., "hand_right_keypoints_2d": ..., "face_keypoints_2d": ...}]}``), one
-file per frame in a folder (sorted by name = clip order) or one file holding ``{"frames": [...]}``.
+file per frame in a folder (sorted by name = clip order) or one file holding ``{"frames": [...]}``,
+or from the CMU body network run on the job's frames (:mod:`.openpose`).
 Jittery detections make the ControlNet flicker, so every keypoint track (body, both hands and
 the face; the reference smooths only the face) is smoothed along time with
 ``scipy.signal.savgol_filter`` before it is drawn. People are matched across frames by their
@@ -171,27 +172,47 @@ def draw_pose(people: list[dict], size: tuple[int, int], scale: tuple[float, flo
 
 
 class PoseAnnotator:
-    """Keypoints for the whole job, smoothed once in :meth:`fit`, drawn per frame in :meth:`at`."""
+    """Keypoints for the whole job, smoothed once in :meth:`fit`, drawn per frame in :meth:`at`.
 
-    def __init__(self, source: str, params: dict[str, float]):
-        if not source:
-            raise UserError("openpose ControlNet needs annotator = an OpenPose keypoint JSON folder or "
-                            "file (neural pose detection is not built in)")
-        self.raw = read_keypoints(source)
+    The keypoints come from an OpenPose JSON folder/file (``source``) or from a ``detector`` run
+    on each of the job's frames in :meth:`fit` (:mod:`.openpose`); either way they are smoothed
+    over time the same way before drawing."""
+
+    def __init__(self, source: str, params: dict[str, float], detector=None):
+        if not source and detector is None:
+            raise UserError("openpose ControlNet needs annotator = an OpenPose body model "
+                            "(body_pose_model .safetensors/.pth) or a keypoint JSON folder or file")
+        self.detector = detector
+        self.raw = [] if detector is not None else read_keypoints(source)
         self.window = int(params.get("smooth_window", 7))
         self.order = int(params.get("smooth_order", 2))
         self.src_size = (params.get("source_height", 0), params.get("source_width", 0))
         self.frames: dict[int, list[dict]] = {}
 
+    def _detect(self, frame_at, index: int) -> list[dict]:
+        try:
+            frame = frame_at(index)
+        except (UserError, IndexError, KeyError):
+            return []
+        return [] if frame is None else self.detector(frame.image)
+
     def fit(self, frame_at, indices) -> None:
         idx = list(indices)
-        raw = [self.raw[i] if i < len(self.raw) else [] for i in idx]
+        if self.detector is not None:
+            if frame_at is None:
+                return
+            raw = [self._detect(frame_at, i) for i in idx]
+        else:
+            raw = [self.raw[i] if i < len(self.raw) else [] for i in idx]
         smoothed = smooth_keypoints(raw, self.window, self.order)
         self.frames = dict(zip(idx, smoothed))
 
     def at(self, index: int, image: np.ndarray, src_hw: tuple[int, int] | None = None) -> np.ndarray:
+        h, w = image.shape[:2]
+        if self.detector is not None and index not in self.frames:
+            # No prepare() over the job's frames: detect on this frame alone, unsmoothed.
+            return draw_pose(self.detector(image), (h, w))
         if not self.frames:
             self.fit(None, range(len(self.raw)))
-        h, w = image.shape[:2]
         sh, sw = src_hw or (self.src_size[0] or h, self.src_size[1] or w)
         return draw_pose(self.frames.get(index, []), (h, w), (w / sw, h / sh))
