@@ -30,15 +30,15 @@ class JobResult:
     cancelled: bool = False
 
 
-def make_temporal(spec: JobSpec):
+def make_temporal(spec: JobSpec, device=None):
     """The streaming deflicker a job asks for, or None ("none", or a propagate job whose frames
-    are already made from their neighbours)."""
+    are already made from their neighbours). ``device``: where it runs (None: the default)."""
     mode = spec.temporal.mode or "window"
     if mode == "none" or spec.style.kind in ("identity", "propagate"):
         return None
     from ..temporal.blend import make_temporal_filter
 
-    return make_temporal_filter(spec.temporal)
+    return make_temporal_filter(spec.temporal, device=device)
 
 
 def _context_frames(temporal) -> int:
@@ -49,19 +49,21 @@ def _context_frames(temporal) -> int:
 def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
             temporal="auto", progress: Progress | None = None,
             is_cancelled: CancelCheck | None = None, skip: Iterable[int] = (),
-            on_frame: Callable[[Frame], None] | None = None) -> JobResult:
+            on_frame: Callable[[Frame], None] | None = None, device=None) -> JobResult:
     """Run ``spec`` over ``source`` into ``sink``.
 
     ``skip`` holds frame indices already finished (a resumed job): they are not written again,
     and frames well before the first unfinished one are not even decoded. A cancel (or Ctrl-C)
     stops within one batch; the sink is closed either way, so what was written stays valid.
-    Raises :class:`Cancelled` after closing the sink when the job was cancelled.
+    Raises :class:`Cancelled` after closing the sink when the job was cancelled. ``device``
+    (e.g. a server worker's "cuda:1"; None: the default) is where the stylizer the runner builds
+    and the temporal filter run; a ``stylizer`` passed in was placed by its maker.
     """
     validate(spec)
     schedule = Schedule(spec)
     own_stylizer = stylizer is None
-    stylizer = stylizer or make_stylizer(spec)
-    temporal = make_temporal(spec) if temporal == "auto" else temporal
+    stylizer = stylizer or make_stylizer(spec, device=device)
+    temporal = make_temporal(spec, device=device) if temporal == "auto" else temporal
     skip = set(skip)
     indices = source.indices
     total = None if indices is None else len([i for i in indices if i not in skip])
