@@ -211,7 +211,7 @@ SERVER_SCRIPT = textwrap.dedent("""
 
     async def main():
         cfg = EngineConfig(store_dir={store!r}, media_roots=[{media!r}], devices=["cpu"])
-        engine = Engine(cfg, make_stylizer=lambda spec: SlowStylizer(spec, 0.15))
+        engine = Engine(cfg, make_stylizer=lambda spec, **kw: SlowStylizer(spec, 0.15, **kw))
         server = FrameloomServer(ServerConfig(engine=cfg, port=0, port_file={port_file!r}),
                                  engine=engine)
         await server.start()

@@ -19,8 +19,8 @@ class SlowStylizer(Stylizer):
 
     batch_size = 1
 
-    def __init__(self, spec, delay: float):
-        self.inner, self.delay = make_stylizer(spec), delay
+    def __init__(self, spec, delay: float, **kw):
+        self.inner, self.delay = make_stylizer(spec, **kw), delay
         self.calls = 0
 
     def stylize(self, frames, settings, is_cancelled=None):
@@ -42,13 +42,14 @@ class RunningServer:
     """A FrameloomServer on its own event loop thread, bound to 127.0.0.1 on a free port."""
 
     def __init__(self, tmp_path, *, token=None, delay: float = 0.0, limits: Limits | None = None,
-                 media_roots=(), model_dirs=(), devices=("cpu",)):
+                 media_roots=(), model_dirs=(), devices=("cpu",), model_cache=None,
+                 make_stylizer=None):
         cfg = EngineConfig(store_dir=str(tmp_path / "store"), media_roots=[str(m) for m in media_roots],
                            model_dirs=[str(m) for m in model_dirs], devices=list(devices),
                            limits=limits or Limits())
         self.delay = delay
-        factory = (lambda spec: SlowStylizer(spec, delay)) if delay else None
-        self.engine = Engine(cfg, make_stylizer=factory)
+        factory = (lambda spec, **kw: SlowStylizer(spec, delay, **kw)) if delay else make_stylizer
+        self.engine = Engine(cfg, make_stylizer=factory, model_cache=model_cache)
         self.server = FrameloomServer(ServerConfig(engine=cfg, port=0, token=token), engine=self.engine)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)

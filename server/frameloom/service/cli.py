@@ -49,6 +49,9 @@ def add_parsers(sub) -> None:
                    help="folder for job state and finished frames (default ./frameloom-store)")
     p.add_argument("--device", action="append", default=[],
                    help="device to run jobs on, one job at a time each (default: every GPU, or cpu)")
+    p.add_argument("--model-cache", type=int, default=1, metavar="N",
+                   help="diffusion models kept loaded per device between jobs, least recently "
+                        "used dropped first (default 1; 0 loads the model for every job)")
     p.add_argument("--max-size", type=_size, default=(8192, 8192), metavar="WxH")
     p.add_argument("--max-frames", type=int, default=100_000)
     p.add_argument("--max-in-flight", type=int, default=16,
@@ -74,6 +77,8 @@ def add_parsers(sub) -> None:
 
 
 def run_serve(args) -> int:
+    if args.model_cache < 0:
+        raise UserError(f"--model-cache must be 0 or more, got {args.model_cache}")
     from .engine import EngineConfig, Limits
     from .server import ServerConfig, serve_forever
 
@@ -81,7 +86,8 @@ def run_serve(args) -> int:
                     max_frames=args.max_frames, max_in_flight=args.max_in_flight,
                     max_queued_jobs=args.max_queued)
     engine = EngineConfig(store_dir=args.store, media_roots=args.media_root,
-                          model_dirs=args.model_dir, devices=args.device, limits=limits)
+                          model_dirs=args.model_dir, devices=args.device, limits=limits,
+                          model_cache=args.model_cache)
     config = ServerConfig(engine=engine, host=args.host, port=args.port, token=_read_token(args),
                           tls_cert=args.tls_cert, tls_key=args.tls_key, port_file=args.port_file)
     asyncio.run(serve_forever(config))

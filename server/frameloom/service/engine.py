@@ -54,6 +54,7 @@ class EngineConfig:
     model_dirs: list[str] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)   # empty: every CUDA device, else "cpu"
     limits: Limits = field(default_factory=Limits)
+    model_cache: int = 1     # diffusion models kept loaded per device between jobs; 0: none
 
 
 def detect_devices() -> list[str]:
@@ -64,6 +65,18 @@ def detect_devices() -> list[str]:
     if torch.cuda.is_available():
         return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     return ["cpu"]
+
+
+def check_device(name: str) -> str:
+    """A device name torch understands ("cpu", "cuda", "cuda:1", "mps"), else one clear line."""
+    try:
+        import torch
+    except ImportError:
+        return name
+    try:
+        return str(torch.device(name))
+    except (RuntimeError, ValueError):
+        raise UserError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
 
 
 def spec_hash(spec: pb.JobSpec) -> str:
@@ -109,12 +122,19 @@ class StoreSink:
 
 
 class Engine:
-    def __init__(self, config: EngineConfig, *, runner=None, make_stylizer=None):
+    """``make_stylizer(spec, *, device, model_cache)`` builds each job's stylizer (default: the
+    registry's); ``model_cache`` is the diffusion :class:`~frameloom.stylize.diffusion.cache.
+    ModelCache` shared by all jobs (default: one of ``config.model_cache`` entries per device,
+    made when the first diffusion job runs). ``runner`` replaces :func:`~frameloom.jobs.runner.
+    run_job` (tests)."""
+
+    def __init__(self, config: EngineConfig, *, runner=None, make_stylizer=None, model_cache=None):
         self.config, self.limits = config, config.limits
         self.store = JobStore(config.store_dir)
         self.media = PathPolicy(config.media_roots, "media roots")
         self.models = PathPolicy(config.model_dirs, "model folders")
         self._runner, self._make_stylizer = runner, make_stylizer
+        self._model_cache = model_cache
         self._lock = threading.Lock()
         self._watchers: dict[str, list[Callable]] = {}
         self._cancel: dict[str, threading.Event] = {}
@@ -128,7 +148,7 @@ class Engine:
 
     def start(self) -> None:
         """Find devices and models, then requeue what a previous run left unfinished."""
-        devices = self.config.devices or detect_devices()
+        devices = [check_device(d) for d in self.config.devices] or detect_devices()
         self.queue = JobQueue(devices, self._run, max_queued=self.limits.max_queued_jobs,
                               on_change=self._queue_changed)
         for rec in sorted(self.store.list((QUEUED, RUNNING), limit=1_000_000), key=lambda r: r.seq):
@@ -151,6 +171,8 @@ class Engine:
             up.abort("the server is shutting down")
         if self.queue is not None:
             self.queue.stop()
+        if self._model_cache is not None:
+            self._model_cache.clear()
         self.store.close()
 
     # ---- what clients see --------------------------------------------------------------------
@@ -385,9 +407,9 @@ class Engine:
             if cancel.is_set():
                 raise Cancelled()
             if rec.kind == "stream":
-                self._run_stream(rec, spec, cancel)
+                self._run_stream(rec, spec, cancel, device)
             else:
-                self._run_headless(rec, spec, cancel)
+                self._run_headless(rec, spec, cancel, device)
             self.store.update(job_id, state=SUCCEEDED, ended=time.time(), stage="done")
         except Cancelled:
             up = self._uploads.get(job_id)
@@ -410,7 +432,17 @@ class Engine:
                 up.abort("the job ended")
             self._notify(job_id, "job")
 
-    def _run_job(self, rec, spec, source, sink, cancel, skip=()) -> None:
+    @property
+    def model_cache(self):
+        """The diffusion model cache, made on first use (importing it loads torch)."""
+        with self._lock:
+            if self._model_cache is None:
+                from ..stylize.diffusion.cache import ModelCache
+
+                self._model_cache = ModelCache(self.config.model_cache)
+            return self._model_cache
+
+    def _run_job(self, rec, spec, source, sink, cancel, device, skip=()) -> None:
         already = len(skip)
 
         def progress(done: int, total, stage: str) -> None:
@@ -420,11 +452,19 @@ class Engine:
         runner = self._runner
         if runner is None:
             from ..jobs.runner import run_job as runner
-        stylizer = self._make_stylizer(spec) if self._make_stylizer else None
-        runner(spec, source, sink, stylizer=stylizer, progress=progress,
-               is_cancelled=cancel.is_set, skip=set(skip))
+        make = self._make_stylizer
+        if make is None:
+            from ..stylize import make_stylizer as make
+        cache = self.model_cache if (spec.style.kind or "identity") == "diffusion" else None
+        stylizer = make(spec, device=device, model_cache=cache)
+        try:
+            runner(spec, source, sink, stylizer=stylizer, progress=progress,
+                   is_cancelled=cancel.is_set, skip=set(skip), device=device)
+        finally:
+            stylizer.close()
 
-    def _run_stream(self, rec: JobRecord, spec: pb.JobSpec, cancel: threading.Event) -> None:
+    def _run_stream(self, rec: JobRecord, spec: pb.JobSpec, cancel: threading.Event,
+                    device: str) -> None:
         upload = self._uploads.get(rec.id)
         if upload is None:
             raise Cancelled()
@@ -437,7 +477,7 @@ class Engine:
                          on_frame=lambda i: self._notify(rec.id, "frame", i), alpha=upload.alpha,
                          results=results)
         try:
-            self._run_job(rec, spec, source, sink, cancel)
+            self._run_job(rec, spec, source, sink, cancel, device)
             results.close()
         except BaseException:
             results.close(raise_errors=False)   # what finished stays finished
@@ -450,7 +490,8 @@ class Engine:
             self.store.cache_put(key, rec.id)
         self.store.drop_sources(rec.id)
 
-    def _run_headless(self, rec: JobRecord, spec: pb.JobSpec, cancel: threading.Event) -> None:
+    def _run_headless(self, rec: JobRecord, spec: pb.JobSpec, cancel: threading.Event,
+                      device: str) -> None:
         from ..jobs.local import open_job_media
         from ..media import FrameSelection, open_source
 
@@ -461,7 +502,7 @@ class Engine:
             if pending or source.indices is None:
                 sink = StoreSink(self.store, rec.id, np.uint16,
                                  on_frame=lambda i: self._notify(rec.id, "frame", i))
-                self._run_job(rec, spec, source, sink, cancel, skip=done.keys())
+                self._run_job(rec, spec, source, sink, cancel, device, skip=done.keys())
         # Every frame is in the store: write the output from there, in clip order, so a resumed
         # job writes exactly what an uninterrupted one would.
         self._progress[rec.id] = (len(self.store.finished(rec.id)), "writing output")

@@ -13,7 +13,10 @@ def available_styles() -> list[str]:
     return ["identity", *(f"filter:{name}" for name in FILTERS), "diffusion", "propagate"]
 
 
-def make_stylizer(spec: pb.JobSpec) -> Stylizer:
+def make_stylizer(spec: pb.JobSpec, *, device=None, model_cache=None) -> Stylizer:
+    """The stylizer for ``spec.style``. ``device`` (e.g. "cuda:1"; None: the default one) is
+    where model-backed stylizers run; ``model_cache`` (a diffusion ``ModelCache``, the server's)
+    lets a diffusion job reuse weights an earlier job loaded. Filters ignore both."""
     kind = spec.style.kind or "identity"
     if kind == "identity":
         from .filters import Identity
@@ -26,9 +29,9 @@ def make_stylizer(spec: pb.JobSpec) -> Stylizer:
     if kind == "diffusion":
         from .diffusion import DiffusionStylizer
 
-        return DiffusionStylizer(spec)
+        return DiffusionStylizer(spec, device=device, model_cache=model_cache)
     if kind == "propagate":
         from ..temporal.propagate import PropagateStylizer
 
-        return PropagateStylizer(spec)
+        return PropagateStylizer(spec, device=device)
     raise UserError(f"unknown style {kind!r}; available: {', '.join(available_styles())}")

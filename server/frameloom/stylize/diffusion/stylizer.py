@@ -13,7 +13,8 @@ from ...frames import Frame
 from ...spec import FrameSettings, Schedule
 from ..base import CancelCheck, Stylizer
 from .attention import CrossFrameState, install_cross_frame
-from .models import Components, load_controlnet, load_model, resolve_dtype
+from .cache import load_components
+from .models import Components, resolve_dtype
 from .sampler import FrameBatch, Timer, UNetDenoiser, VaeCodec, _no_timer, make_scheduler, sample
 
 DEFAULT_STEPS = 20
@@ -79,14 +80,6 @@ def default_deflicker(spec_temporal=None) -> Callable[[torch.Tensor, torch.Tenso
     return run
 
 
-def _controlnet_path(cn, model: str) -> str:
-    if cn.model:
-        return cn.model
-    if model == "builtin:tiny":
-        return model
-    raise UserError(f"ControlNet {cn.kind or '(no kind)'} needs model = a ControlNet file or folder")
-
-
 class DiffusionStylizer(Stylizer):
     """The DiffSynth engine behind ``style.kind = "diffusion"``.
 
@@ -98,7 +91,8 @@ class DiffusionStylizer(Stylizer):
     Keyword overrides (for the CLI, tests and benchmarks): ``device``, ``tokenizer`` (path),
     ``deflicker`` (callable ``(styled, guide) -> styled`` on (F,3,H,W) tensors, or False to turn
     the in-loop deflicker off), ``components`` (preloaded :class:`Components`), ``timer``,
-    ``window_overlap`` (frames; 0 turns blending off, None reads the spec).
+    ``window_overlap`` (frames; 0 turns blending off, None reads the spec), ``model_cache`` (a
+    :class:`~.cache.ModelCache`: the server's, so consecutive jobs share loaded weights).
 
     **Long clips** arrive as consecutive windows of :attr:`batch_size` frames. Each call also
     denoises the next ``overlap`` frames of the clip (the look-ahead, read with the ``frame_at``
@@ -114,25 +108,19 @@ class DiffusionStylizer(Stylizer):
 
     def __init__(self, spec, *, device: str | torch.device | None = None, tokenizer: str | None = None,
                  deflicker=None, components: Components | None = None, timer: Timer | None = None,
-                 window_overlap: int | None = None):
+                 window_overlap: int | None = None, model_cache=None):
         d = spec.style.diffusion
         self.spec, self.d = spec, d
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = resolve_dtype(d.dtype, self.device)
         self.steps = d.steps or DEFAULT_STEPS
         self.timer = timer
-        comps = components or load_model(d.model, tokenizer=tokenizer or d.tokenizer or None,
-                                          allow_pickle=d.allow_pickle)
-        if not components:
-            comps.controlnets = [(cn.kind or f"controlnet{i}",
-                                  load_controlnet(_controlnet_path(cn, d.model), comps.family,
-                                                  allow_pickle=d.allow_pickle))
-                                 for i, cn in enumerate(d.controlnets)]
-            from .adapters import apply_embeddings, apply_loras
-            apply_loras(comps, [(l.path, l.weight if l.HasField("weight") else 1.0) for l in d.loras],
-                        allow_pickle=d.allow_pickle)
-            apply_embeddings(comps, list(d.embeddings), allow_pickle=d.allow_pickle)
+        if components is None:
+            tok = tokenizer or d.tokenizer or None
+            comps = (model_cache.get(d, device=self.device, dtype=self.dtype, tokenizer=tok)
+                     if model_cache is not None else load_components(d, tokenizer=tok))
         else:   # preloaded: the spec still decides how many ControlNets take part
+            comps = components
             comps.controlnets = comps.controlnets[:len(d.controlnets)]
         self.comps = comps
         self._base_scales = [cn.scale if cn.HasField("scale") else 1.0 for cn in d.controlnets]
