@@ -84,20 +84,16 @@ def _toml_message(msg, prefix: str) -> str:
         if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
             tables.append(f"\n[{name}]\n" + "".join(
                 f"{json.dumps(str(k))} = {_toml_scalar(v)}\n" for k, v in sorted(value.items())))
-        elif fd.message_type is not None and _is_repeated(fd):
+        elif fd.message_type is not None and fd.is_repeated:
             tables.extend(f"\n[[{name}]]\n" + _toml_message(item, f"{name}.").lstrip("\n")
                           for item in value)
         elif fd.message_type is not None:
             tables.append(f"\n[{name}]\n" + _toml_message(value, f"{name}.").lstrip("\n"))
-        elif _is_repeated(fd):
+        elif fd.is_repeated:
             scalars.append(f"{fd.name} = [{', '.join(_toml_scalar(v) for v in value)}]\n")
         else:
             scalars.append(f"{fd.name} = {_toml_scalar(value)}\n")
     return "".join(scalars) + "".join(tables)
-
-
-def _is_repeated(fd) -> bool:
-    return getattr(fd, "is_repeated", None) if hasattr(fd, "is_repeated") else fd.label == fd.LABEL_REPEATED
 
 
 # ---------------------------------------------------------------------------------------------
