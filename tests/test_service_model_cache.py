@@ -174,3 +174,15 @@ def test_device_reaches_the_stylizer_and_the_temporal_filter(tmp_path, monkeypat
         srv.stop()
     assert seen == [("stylizer", "cpu"), ("temporal", "cpu"), ("stylizer", "cpu"),
                     ("diffusion", torch.device("cpu"))]
+
+
+def test_unknown_device_name_is_one_clear_error(tmp_path):
+    from frameloom.errors import UserError
+    from frameloom.service.engine import Engine, EngineConfig
+
+    engine = Engine(EngineConfig(store_dir=str(tmp_path / "store"), devices=["gpu0"]))
+    try:
+        with pytest.raises(UserError, match="unknown device 'gpu0'"):
+            engine.start()
+    finally:
+        engine.stop()

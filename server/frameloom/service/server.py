@@ -152,7 +152,11 @@ class FrameloomServer:
         await self.server.start()
         # Device discovery imports torch and requeueing reads the store: seconds, so the port is
         # already open (health says NOT_SERVING) while it happens.
-        await asyncio.to_thread(self.engine.start)
+        try:
+            await asyncio.to_thread(self.engine.start)
+        except BaseException:   # e.g. an unknown --device: one line from the CLI, no port left open
+            await self.server.stop(0)
+            raise
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         if self.config.port_file:
