@@ -186,3 +186,9 @@ def test_unknown_device_name_is_one_clear_error(tmp_path):
             engine.start()
     finally:
         engine.stop()
+    engine = Engine(EngineConfig(store_dir=str(tmp_path / "store2"), devices=["cpu", "cpu"]))
+    try:
+        with pytest.raises(UserError, match="given twice"):
+            engine.start()
+    finally:
+        engine.stop()

@@ -149,6 +149,9 @@ class Engine:
     def start(self) -> None:
         """Find devices and models, then requeue what a previous run left unfinished."""
         devices = [check_device(d) for d in self.config.devices] or detect_devices()
+        twice = sorted({d for d in devices if devices.count(d) > 1})
+        if twice:   # two workers on one device would share its cached model mid-job
+            raise UserError(f"device {twice[0]} is given twice; each device runs one job at a time")
         self.queue = JobQueue(devices, self._run, max_queued=self.limits.max_queued_jobs,
                               on_change=self._queue_changed)
         for rec in sorted(self.store.list((QUEUED, RUNNING), limit=1_000_000), key=lambda r: r.seq):
