@@ -27,7 +27,6 @@ Progress = Callable[[int, "int | None", str], None]
 class JobResult:
     frames_written: int
     total: int | None
-    cancelled: bool = False
 
 
 def make_temporal(spec: JobSpec, device=None):
@@ -68,7 +67,8 @@ def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
     indices = source.indices
     total = None if indices is None else len([i for i in indices if i not in skip])
     start_at = _resume_point(indices, skip, _context_frames(temporal))
-    if temporal is not None and start_at is not None and start_at <= indices[-1]:
+    nothing_left = start_at is not None and start_at > indices[-1]
+    if temporal is not None and start_at is not None and not nothing_left:
         # The temporal filter numbers frames by their ordinal in the job; a resumed stream
         # must start at the same number an uninterrupted one would have reached.
         temporal.resume_from(indices.index(start_at))
@@ -103,7 +103,6 @@ def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
     try:
         stylizer.prepare(source.frame_at, indices if indices is not None else [])
         batch: list[Frame] = []
-        nothing_left = indices is not None and start_at is not None and start_at > indices[-1]
         for frame in () if nothing_left else _frames_from(source, start_at):
             batch.append(frame)
             if len(batch) >= max(1, stylizer.batch_size):
