@@ -28,6 +28,7 @@ from ..errors import Cancelled, UserError
 from ..frames import Frame, to_float
 from ..jobs.store import JobStore
 from ..media import ClipInfo
+from ..media.info import Closing
 
 
 class UploadStalled(UserError):
@@ -187,7 +188,7 @@ class StreamUpload:
         return self._cache_key(self._hasher.hexdigest())
 
 
-class SpoolSource:
+class SpoolSource(Closing):
     """The runner's FrameSource for a streamed clip."""
 
     def __init__(self, upload: StreamUpload):
@@ -215,12 +216,3 @@ class SpoolSource:
     def __iter__(self) -> Iterator[Frame]:
         for index in self.indices:
             yield self.frame_at(index, _release=True)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
