@@ -73,7 +73,7 @@ def make_demo_clip(path: str) -> None:
 
 
 def comparison_image(before: list[np.ndarray], after: list[np.ndarray], width: int = 1024) -> np.ndarray:
-    """Two rows (originals over stylized) of equally spaced frames, as uint8 RGB."""
+    """Two rows (originals over stylized) of equally spaced frames, float32 RGB in [0, 1]."""
     rows = []
     for images in (before, after):
         row = np.concatenate([np.asarray(im) for im in images], axis=1)
@@ -81,7 +81,7 @@ def comparison_image(before: list[np.ndarray], after: list[np.ndarray], width: i
     strip = np.concatenate(rows, axis=0)
     scale = width / strip.shape[1]
     strip = cv2.resize(strip, (width, int(round(strip.shape[0] * scale))), interpolation=cv2.INTER_AREA)
-    return (np.clip(strip, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return np.clip(strip, 0.0, 1.0).astype(np.float32)
 
 
 def run_demo(outdir: str, style: str = "filter:cartoon", samples: int = 4) -> tuple[str, str]:
@@ -103,5 +103,5 @@ def run_demo(outdir: str, style: str = "filter:cartoon", samples: int = 4) -> tu
     with open_source(demo_clip_path()) as src, open_source(video) as out:
         before = [src.frame_at(i).image for i in picks]
         after = [out.frame_at(i).image for i in picks]
-    write_image(comparison, comparison_image(before, after).astype(np.float32) / 255.0)
+    write_image(comparison, comparison_image(before, after))
     return video, comparison

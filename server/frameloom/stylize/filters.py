@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ..errors import UserError
-from ..frames import Frame, from_float
+from ..frames import Frame, from_float, to_float
 from ..spec import FrameSettings
 from .base import CancelCheck, Stylizer, check_not_cancelled
 
@@ -30,7 +30,7 @@ def _u8(image: np.ndarray) -> np.ndarray:
 
 
 def _f32(bgr: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) * (1.0 / 255.0)
+    return to_float(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
 def _scale_for(image: np.ndarray) -> float:
