@@ -1,3 +1,3 @@
 """frameloom: temporally consistent video stylization (DiffSynth) for video editors."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

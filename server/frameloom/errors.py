@@ -6,15 +6,12 @@ matching status. Everything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
+# The base classes live in the client package: the job-spec code that raises them runs in the
+# bridges too, and one class hierarchy means one `except` everywhere.
+from frameloom_client.errors import InputNotFound, UserError
 
-class UserError(Exception):
-    """A mistake in the request or the input; ``code`` names the gRPC status it maps onto."""
-
-    code = "INVALID_ARGUMENT"
-
-
-class InputNotFound(UserError):
-    code = "NOT_FOUND"
+__all__ = ["Cancelled", "InputNotFound", "LimitExceeded", "MediaError", "OutputError",
+           "PermissionDenied", "UserError"]
 
 
 class MediaError(UserError):

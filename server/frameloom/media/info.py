@@ -1,7 +1,6 @@
 """What a clip is: size, rate, length, audio; and which of its frames a job takes."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterator
@@ -87,25 +86,14 @@ class FrameSelection:
         return cls(int(r.start), int(r.end) if r.HasField("end") else None, int(r.step) or 1)
 
 
-_RANGE = re.compile(r"^\s*(\d*)\s*(?:(-|:)\s*(\d*))?\s*(?:(?:/|:|x)\s*(\d+))?\s*$")
-
-
 def parse_frame_range(text: str) -> FrameSelection:
     """``"100-219"``, ``"100-"``, ``"-50"``, ``"7"``, with an optional step ``"0-99/2"``."""
-    m = _RANGE.match(text or "")
-    if not m or not (m.group(1) or m.group(3)):
-        raise UserError(f"bad frame range {text!r}; expected START-END[/STEP], e.g. 100-219 or 0-99/2")
-    start = int(m.group(1)) if m.group(1) else 0
-    if m.group(2):
-        end = int(m.group(3)) if m.group(3) else None
-    else:
-        end = start
-    step = int(m.group(4)) if m.group(4) else 1
-    if step < 1:
-        raise UserError(f"bad frame range {text!r}: step must be >= 1")
-    if end is not None and end < start:
-        raise UserError(f"bad frame range {text!r}: end is before start")
-    return FrameSelection(start, end, step)
+    from frameloom_client.jobspec import parse_frames
+
+    r = parse_frames(text)
+    if r is None:
+        raise UserError("bad frame range ''; expected START-END[/STEP], e.g. 100-219 or 0-99/2")
+    return FrameSelection.from_proto(r)
 
 
 class Closing:

@@ -182,7 +182,7 @@ class CrossFrameSpec(_message.Message):
     def __init__(self, enabled: _Optional[bool] = ..., first_frame: _Optional[bool] = ..., previous_frames: _Optional[int] = ...) -> None: ...
 
 class TemporalSpec(_message.Message):
-    __slots__ = ("mode", "window", "guide_weight", "patch_size", "iterations", "seed", "compensate", "batch_size")
+    __slots__ = ("mode", "window", "guide_weight", "patch_size", "iterations", "seed", "compensate", "batch_size", "guide")
     MODE_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     GUIDE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -191,6 +191,7 @@ class TemporalSpec(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     COMPENSATE_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    GUIDE_FIELD_NUMBER: _ClassVar[int]
     mode: str
     window: int
     guide_weight: float
@@ -199,7 +200,8 @@ class TemporalSpec(_message.Message):
     seed: int
     compensate: bool
     batch_size: int
-    def __init__(self, mode: _Optional[str] = ..., window: _Optional[int] = ..., guide_weight: _Optional[float] = ..., patch_size: _Optional[int] = ..., iterations: _Optional[int] = ..., seed: _Optional[int] = ..., compensate: _Optional[bool] = ..., batch_size: _Optional[int] = ...) -> None: ...
+    guide: str
+    def __init__(self, mode: _Optional[str] = ..., window: _Optional[int] = ..., guide_weight: _Optional[float] = ..., patch_size: _Optional[int] = ..., iterations: _Optional[int] = ..., seed: _Optional[int] = ..., compensate: _Optional[bool] = ..., batch_size: _Optional[int] = ..., guide: _Optional[str] = ...) -> None: ...
 
 class Keyframe(_message.Message):
     __slots__ = ("frame", "prompt", "negative_prompt", "strength", "guidance", "seed", "controlnet_scales", "params")
