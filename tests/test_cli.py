@@ -85,7 +85,7 @@ def test_info_describes_clip_and_machine(clip):
     (["stylize", "{clip}", "-o", "{nodir}"], "does not exist"),
     (["stylize", "{clip}", "-o", "{readonly}"], "permission denied"),
     (["stylize", "{clip}", "--param", "levels=999", "-o", "{out}"], "outside"),
-    (["stylize", "{clip}", "--style", "diffusion", "-o", "{out}"], "needs --model"),
+    (["stylize", "{clip}", "--style", "diffusion", "-o", "{out}"], "needs a model"),
     (["render", "{missing}"], "job file not found"),
     (["info", "{missing}"], "input not found"),
     (["stylize", "{clip}", "--frames", "x", "-o", "{out}"], "bad frame range"),

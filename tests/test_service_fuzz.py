@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from frameloom.service.engine import Limits
+from frameloom.jobs.engine import Limits
 from frameloom_client import pb
 from frameloom_client.v1 import frameloom_pb2_grpc as pb_grpc
 from test_service_helpers import RunningServer, clip, spec

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from frameloom.errors import UserError
-from frameloom.service.engine import EngineConfig
+from frameloom.jobs.engine import EngineConfig
 from frameloom.service.server import ServerConfig, check_config
 from frameloom_client import FrameloomClient, FrameloomError, pb
 from test_service_helpers import RunningServer, clip, spec, wait_until
@@ -205,7 +205,7 @@ def test_submit_command(server, media, capsys):
 SERVER_SCRIPT = textwrap.dedent("""
     import asyncio, sys
     sys.path.insert(0, {tests!r})
-    from frameloom.service.engine import Engine, EngineConfig
+    from frameloom.jobs.engine import Engine, EngineConfig
     from frameloom.service.server import FrameloomServer, ServerConfig
     from test_service_helpers import SlowStylizer
 

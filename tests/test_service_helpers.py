@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from frameloom.service.engine import Engine, EngineConfig, Limits
+from frameloom.jobs.engine import Engine, EngineConfig, Limits
 from frameloom.service.server import FrameloomServer, ServerConfig
 from frameloom.stylize import Stylizer, check_not_cancelled, make_stylizer
 from frameloom_client import FrameloomClient, pb

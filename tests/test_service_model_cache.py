@@ -178,7 +178,7 @@ def test_device_reaches_the_stylizer_and_the_temporal_filter(tmp_path, monkeypat
 
 def test_unknown_device_name_is_one_clear_error(tmp_path):
     from frameloom.errors import UserError
-    from frameloom.service.engine import Engine, EngineConfig
+    from frameloom.jobs.engine import Engine, EngineConfig
 
     engine = Engine(EngineConfig(store_dir=str(tmp_path / "store"), devices=["gpu0"]))
     try:

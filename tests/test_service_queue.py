@@ -10,7 +10,7 @@ import pytest
 
 from frameloom.errors import LimitExceeded
 from frameloom.jobs.queue import JobQueue
-from frameloom.service.engine import Engine, EngineConfig
+from frameloom.jobs.engine import Engine, EngineConfig
 from frameloom.service.server import FrameloomServer, ServerConfig
 
 

@@ -11,9 +11,9 @@ import pytest
 from frameloom.errors import UserError
 from frameloom.frames import to_float
 from frameloom.jobs.store import JobStore
-from frameloom.service.engine import Limits
-from frameloom.service.results import StreamResults
-from frameloom.service.stream import StreamUpload
+from frameloom.jobs.engine import Limits
+from frameloom.jobs.results import StreamResults
+from frameloom.jobs.stream import StreamUpload
 
 
 def _frames(n, channels=3):

@@ -33,9 +33,9 @@ from .errors import InputNotFound, UserError
 from .schedule import DEFAULT_GUIDANCE, DEFAULT_STRENGTH, FrameSettings, Schedule
 from .v1 import frameloom_pb2 as pb
 
-__all__ = ["DEFAULT_GUIDANCE", "DEFAULT_STRENGTH", "FrameSettings", "JobSpec", "SPEC_SETTINGS",
+__all__ = ["absolute_paths", "DEFAULT_GUIDANCE", "DEFAULT_STRENGTH", "FrameSettings", "JobSpec", "SPEC_SETTINGS",
            "Schedule", "TEMPORAL_MODES", "build_spec", "keyframes_from_tracks", "load_keyframes",
-           "load_spec", "map_paths", "parse_frames", "save_spec", "spec_from_dict", "spec_hash",
+           "load_spec", "map_paths", "parse_frames", "relative_paths", "save_spec", "spec_from_dict", "spec_hash",
            "spec_to_dict", "spec_to_toml", "validate"]
 
 JobSpec = pb.JobSpec
@@ -93,17 +93,8 @@ def save_spec(spec: pb.JobSpec, path: str | os.PathLike) -> Path:
     """Write ``spec`` as a TOML job file at ``path``, its paths relative to the file's folder
     (relative paths in ``spec`` are taken from the current directory)."""
     path = Path(path)
-    base = path.resolve().parent
-
-    def relative(value: str) -> str:
-        absolute = os.path.abspath(value)
-        try:
-            return Path(os.path.relpath(absolute, base)).as_posix()
-        except ValueError:   # another drive (Windows): only an absolute path can say it
-            return absolute
-
     try:
-        path.write_text(spec_to_toml(map_paths(spec, relative)), encoding="utf-8")
+        path.write_text(spec_to_toml(relative_paths(spec, path.resolve().parent)), encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot write job file {path}: {exc}") from None
     return path
@@ -202,6 +193,21 @@ def map_paths(spec: pb.JobSpec, fn: Callable[[str], str]) -> pb.JobSpec:
 
 def _absolute_from(base: Path) -> Callable[[str], str]:
     return lambda value: value if os.path.isabs(value) else os.path.normpath(str(base / value))
+
+
+def relative_paths(spec: pb.JobSpec, base: str | os.PathLike) -> pb.JobSpec:
+    """``spec`` as a job file in folder ``base`` holds it: every path relative to ``base``
+    (relative paths in ``spec`` are taken from the current directory)."""
+    base = os.path.abspath(base)
+
+    def relative(value: str) -> str:
+        absolute = os.path.abspath(value)
+        try:
+            return Path(os.path.relpath(absolute, base)).as_posix()
+        except ValueError:   # another drive (Windows): only an absolute path can say it
+            return absolute
+
+    return map_paths(spec, relative)
 
 
 def absolute_paths(spec: pb.JobSpec, base: str | os.PathLike | None = None) -> pb.JobSpec:

@@ -29,15 +29,24 @@ class JobResult:
     total: int | None
 
 
-def make_temporal(spec: JobSpec, device=None):
-    """The streaming deflicker a job asks for, or None ("none", or a propagate job whose frames
-    are already made from their neighbours). ``device``: where it runs (None: the default)."""
+def make_temporal(spec: JobSpec, device=None, *, fps=None):
+    """The streaming deflicker a job asks for, or None ("none", or an identity/propagate job
+    without a guide, whose frames need none). ``device``: where it runs (None: the default).
+    With ``temporal.guide`` the original frames come from that clip (``fps`` for a sequence)."""
     mode = spec.temporal.mode or "window"
-    if mode == "none" or spec.style.kind in ("identity", "propagate"):
+    guide = spec.temporal.guide
+    if mode == "none" or (spec.style.kind in ("identity", "propagate") and not guide):
         return None
     from ..temporal.blend import make_temporal_filter
 
-    return make_temporal_filter(spec.temporal, device=device)
+    temporal = make_temporal_filter(spec.temporal, device=device)
+    if not guide:
+        return temporal
+    from ..media import FrameSelection, open_source
+    from .guide import GuidedFilter
+
+    selection = FrameSelection.from_proto(spec.frames) if spec.HasField("frames") else None
+    return GuidedFilter(temporal, open_source(guide, selection, fps=fps))
 
 
 def _context_frames(temporal) -> int:
@@ -62,7 +71,8 @@ def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
     schedule = Schedule(spec)
     own_stylizer = stylizer is None
     stylizer = stylizer or make_stylizer(spec, device=device)
-    temporal = make_temporal(spec, device=device) if temporal == "auto" else temporal
+    own_temporal = isinstance(temporal, str) and temporal == "auto"
+    temporal = make_temporal(spec, device=device) if own_temporal else temporal
     skip = set(skip)
     indices = source.indices
     total = None if indices is None else len([i for i in indices if i not in skip])
@@ -103,7 +113,7 @@ def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
     try:
         stylizer.prepare(source.frame_at, indices if indices is not None else [])
         batch: list[Frame] = []
-        for frame in () if nothing_left else _frames_from(source, start_at):
+        for frame in () if nothing_left else frames_from(source, start_at):
             batch.append(frame)
             if len(batch) >= max(1, stylizer.batch_size):
                 finish(batch)
@@ -122,6 +132,8 @@ def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
         finally:
             if own_stylizer:
                 stylizer.close()
+            if own_temporal and hasattr(temporal, "close"):
+                temporal.close()   # a guide clip's decoder
     return JobResult(written, total)
 
 
@@ -136,7 +148,9 @@ def _resume_point(indices, skip: set[int], context: int) -> int | None:
     return indices[max(0, pos - context)]
 
 
-def _frames_from(source, start_at: int | None):
+def frames_from(source, start_at: int | None):
+    """The source's frames from index ``start_at`` on (None: all), decoding none before it
+    where the source can seek."""
     if start_at is None:
         yield from source
         return

@@ -23,7 +23,7 @@ from frameloom_client.v1 import frameloom_pb2 as pb
 from frameloom_client.v1 import frameloom_pb2_grpc as pb_grpc
 
 from ..errors import UserError
-from .engine import Engine, EngineConfig
+from ..jobs.engine import Engine, EngineConfig
 from .servicer import FrameloomServicer
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from frameloom_client.v1 import frameloom_pb2_grpc as pb_grpc
 
 from ..errors import UserError
 from ..jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobRecord
-from .engine import Engine
-from .stream import UploadClosed
+from ..jobs.engine import Engine
+from ..jobs.stream import UploadClosed
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from frameloom_client.v1 import frameloom_pb2 as pb
 from .. import __version__
 from ..errors import Cancelled, InputNotFound, LimitExceeded, UserError
 from ..frames import Frame, from_float, to_float
-from ..jobs.queue import JobQueue
-from ..jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobRecord, JobStore
-from ..spec import validate
+from .queue import JobQueue
+from .store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobRecord, JobStore
+from ..spec import spec_hash, validate
 from .paths import PathPolicy
 from .results import StreamResults
 from .stream import StreamUpload
@@ -77,15 +77,6 @@ def check_device(name: str) -> str:
         return str(torch.device(name))
     except (RuntimeError, ValueError):
         raise UserError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
-
-
-def spec_hash(spec: pb.JobSpec) -> str:
-    """What of a spec decides the pixels: everything but names, paths, ordering and delivery."""
-    s = pb.JobSpec()
-    s.CopyFrom(spec)
-    for name in ("name", "input", "output", "frames", "output_options", "priority"):
-        s.ClearField(name)
-    return hashlib.sha256(s.SerializeToString(deterministic=True)).hexdigest()
 
 
 def convert_depth(image: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -271,6 +262,9 @@ class Engine:
 
             make_stylizer(spec).close()
         self._check_models(spec)
+        if spec.temporal.guide:
+            spec.temporal.guide = self.media.resolve(spec.temporal.guide, must_exist=True,
+                                                     label="temporal.guide")
         for images, label in ((spec.style.keyframe_images, "keyframe image"),
                               (spec.style.diffusion.reference_images, "reference image")):
             for img in images:
@@ -454,7 +448,7 @@ class Engine:
 
         runner = self._runner
         if runner is None:
-            from ..jobs.runner import run_job as runner
+            from .runner import run_job as runner
         make = self._make_stylizer
         if make is None:
             from ..stylize import make_stylizer as make
@@ -495,7 +489,7 @@ class Engine:
 
     def _run_headless(self, rec: JobRecord, spec: pb.JobSpec, cancel: threading.Event,
                       device: str) -> None:
-        from ..jobs.local import open_job_media
+        from .local import open_job_media
         from ..media import FrameSelection, open_source
 
         selection = FrameSelection.from_proto(spec.frames) if spec.HasField("frames") else None

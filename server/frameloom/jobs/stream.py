@@ -26,7 +26,7 @@ from frameloom_client.frames import ClipHasher
 
 from ..errors import Cancelled, UserError
 from ..frames import Frame, to_float
-from ..jobs.store import JobStore
+from .store import JobStore
 from ..media import ClipInfo
 from ..media.info import Closing
 

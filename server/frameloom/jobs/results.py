@@ -16,7 +16,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..jobs.store import JobStore
+from .store import JobStore
 
 _STOP = object()
 

@@ -57,19 +57,22 @@ def add_parsers(sub) -> None:
     p.add_argument("--max-in-flight", type=int, default=16,
                    help="streamed frames read ahead of the engine")
     p.add_argument("--max-queued", type=int, default=256)
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info",
+                   help="what the server logs (default info: start, jobs, errors)")
     p.set_defaults(func=run_serve)
 
     p = sub.add_parser("submit", help="run a job file on a frameloom server",
-                       description="Submit a job (TOML/JSON) to a server; its input and output "
-                                   "are paths under the server's media roots.")
+                       description="Submit a job (TOML/JSON) to a server. Its paths are relative "
+                                   "to the job file and sent as absolute paths: they must lie "
+                                   "under the server's media roots (models: its model folders).")
     p.add_argument("job", help="job file (.toml or .json)")
     p.add_argument("--server", default=f"127.0.0.1:{DEFAULT_PORT}", metavar="HOST:PORT")
     p.add_argument("--token")
     p.add_argument("--token-file")
     p.add_argument("--tls-ca", help="PEM root certificate to trust (turns on TLS)")
     p.add_argument("--tls", action="store_true", help="TLS with the system's root certificates")
-    p.add_argument("--input", help="override the job's input (server path)")
-    p.add_argument("--output", help="override the job's output (server path)")
+    p.add_argument("--input", help="override the job's input (a path as the server sees it)")
+    p.add_argument("--output", help="override the job's output (a path as the server sees it)")
     p.add_argument("--priority", type=int)
     p.add_argument("--no-wait", action="store_true", help="print the job id and return")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -79,8 +82,8 @@ def add_parsers(sub) -> None:
 def run_serve(args) -> int:
     if args.model_cache < 0:
         raise UserError(f"--model-cache must be 0 or more, got {args.model_cache}")
-    from .engine import EngineConfig, Limits
-    from .server import ServerConfig, serve_forever
+    from ..jobs.engine import EngineConfig, Limits
+    from ..service.server import ServerConfig, serve_forever
 
     limits = Limits(max_width=args.max_size[0], max_height=args.max_size[1],
                     max_frames=args.max_frames, max_in_flight=args.max_in_flight,
@@ -95,21 +98,11 @@ def run_serve(args) -> int:
 
 
 def _job_spec(args):
-    """The job file as-is: its paths are the server's, so unlike a local render they are not
-    resolved against the job file's folder."""
-    import json
+    """The job file with its paths made absolute (one rule: relative to the job file); the
+    overrides are the server's paths, sent as given."""
+    from frameloom_client.jobspec import load_spec
 
-    from ..spec import spec_from_dict, tomllib
-
-    path = Path(args.job)
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except FileNotFoundError:
-        raise UserError(f"job file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"cannot parse job file {path}: {exc}") from None
-    spec = spec_from_dict(data)
+    spec = load_spec(args.job)
     if args.input:
         spec.input = args.input
     if args.output:
@@ -151,7 +144,11 @@ def run_submit(args) -> int:
             finally:
                 bar.close()
     except FrameloomError as exc:
-        print(f"frameloom: error: {exc.code}: {exc}", file=sys.stderr)
+        hint = ""
+        if exc.code in ("PERMISSION_DENIED", "NOT_FOUND"):
+            hint = (" (a job file's paths are relative to the job file and sent as absolute "
+                    "paths; the server must see them under its media roots)")
+        print(f"frameloom: error: {exc.code}: {exc}{hint}", file=sys.stderr)
         return 3 if exc.code == "UNAVAILABLE" else 2
     print(f"{final.id}: done, {final.done} frames -> {final.spec.output or spec.output}")
     return 0

@@ -1,0 +1,139 @@
+"""The core subcommands: stylize, render, info, demo."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from fractions import Fraction
+
+from frameloom_client.jobspec import (load_spec, parse_frames, relative_paths, save_spec,
+                                      spec_to_toml)
+
+from .args import add_media_args, add_temporal_args, key_value, spec_from_args
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("stylize", help="stylize a clip (deflickered by default)",
+                       description="Stylize a video or image sequence, frame-accurately, keeping "
+                                   "its rate, size and audio.")
+    p.add_argument("input", help="video file, image-sequence folder, or pattern like shot_%%05d.png")
+    p.add_argument("--style", default=None,
+                   help="identity, filter:cartoon, filter:pencil, filter:oil, filter:detail, "
+                        "diffusion (default: diffusion with --model, else filter:cartoon)")
+    p.add_argument("--param", action="append", type=key_value, default=[], metavar="KEY=VALUE",
+                   help="stylizer parameter, e.g. --param levels=6 (repeatable)")
+    add_media_args(p)
+    add_temporal_args(p)
+    g = p.add_argument_group("diffusion")
+    g.add_argument("--model", help="SD1.5-family .safetensors file, diffusers folder, or builtin:tiny")
+    g.add_argument("--controlnet", action="append", default=[], metavar="KIND=PATH[@SCALE]",
+                   help="ControlNet: depth, softedge, canny, openpose, tile (repeatable)")
+    g.add_argument("--annotator", action="append", default=[], type=key_value, metavar="KIND=PATH",
+                   help="annotator weights for a ControlNet kind (depth, softedge, openpose)")
+    g.add_argument("--tokenizer", metavar="PATH",
+                   help="CLIP tokenizer for single-file checkpoints (folder with vocab.json + "
+                        "merges.txt, or bpe_simple_vocab_16e6.txt.gz)")
+    g.add_argument("--lora", action="append", default=[], metavar="PATH[@WEIGHT]")
+    g.add_argument("--embedding", action="append", default=[], metavar="PATH",
+                   help="textual-inversion embedding file")
+    g.add_argument("--prompt")
+    g.add_argument("--negative-prompt")
+    g.add_argument("--seed", type=int, help="noise seed (default 0)")
+    g.add_argument("--steps", type=int, help="denoising steps (default 20)")
+    g.add_argument("--strength", type=float, help="img2img strength (default 0.75)")
+    g.add_argument("--guidance", type=float, help="guidance scale (default 7.5)")
+    g.add_argument("--width", type=int, help="render width (default: the source's, rounded to /8)")
+    g.add_argument("--height", type=int, help="render height (default: the source's, rounded to /8)")
+    g.add_argument("--scheduler", choices=["ddim", "euler", "dpmpp"], help="default ddim")
+    g.add_argument("--deflicker-steps", metavar="I,J,...",
+                   help="denoising steps that run the in-loop deflicker (default: a set spread "
+                        "over the schedule)")
+    g.add_argument("--no-cross-frame", action="store_true", help="turn cross-frame attention off")
+    g.add_argument("--dtype", choices=["auto", "float16", "bfloat16", "float32"],
+                   help="default auto: float16 on CUDA, float32 on the CPU")
+    g.add_argument("--compile", action="store_true", help="torch.compile the UNet")
+    g.add_argument("--batch-size", type=int, help="frames per UNet batch (default: automatic)")
+    g.add_argument("--allow-pickle", action="store_true",
+                   help="allow .ckpt/.pt/.bin pickle files (they can run code; trusted files only)")
+    g.add_argument("--keyframes", metavar="FILE",
+                   help="TOML/JSON file with [[keyframes]] (frame, prompt, strength, ...)")
+    p.add_argument("--save-job", metavar="JOB.toml",
+                   help="also write the job as a TOML file, its paths relative to it (for "
+                        "`frameloom render` or a farm)")
+    p.add_argument("--dry-run", action="store_true", help="print the job as TOML and stop")
+    p.set_defaults(func=cmd_stylize)
+
+    p = sub.add_parser("render", help="run a TOML/JSON job file",
+                       description="Run a job file: a frameloom.v1.JobSpec written as TOML. Its "
+                                   "paths are relative to the job file.")
+    p.add_argument("job", help="job file (.toml or .json)")
+    p.add_argument("--frames", help="override the job's frame range (farm chunks)")
+    p.add_argument("-o", "--output", help="override the job's output")
+    p.add_argument("--fps", type=float, help="frame rate of image-sequence inputs")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("info", help="clip metadata, or this machine's devices and codecs")
+    p.add_argument("input", nargs="?", help="a clip to describe")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("demo", help="render the bundled sample clip and a before/after image")
+    p.add_argument("outdir", help="folder for demo.mp4 and comparison.png")
+    p.add_argument("--style", default="filter:cartoon")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_stylize(args) -> int:
+    from ..jobs.local import run_local
+
+    spec = spec_from_args(args)
+    if args.dry_run:
+        sys.stdout.write(spec_to_toml(relative_paths(spec, os.getcwd())))
+        return 0
+    if args.save_job:
+        save_spec(spec, args.save_job)
+    result = run_local(spec, fps=args.fps)
+    print(f"wrote {result.frames_written} frames to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_render(args) -> int:
+    from ..jobs.local import run_local
+
+    spec = load_spec(args.job)
+    if args.output:
+        spec.output = os.path.abspath(args.output)
+    if args.frames:
+        spec.frames.CopyFrom(parse_frames(args.frames))
+    result = run_local(spec, fps=Fraction(args.fps).limit_denominator(1001) if args.fps else None)
+    print(f"wrote {result.frames_written} frames to {args.output or spec.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_info(args) -> int:
+    from ..machine import machine_info
+
+    out = {}
+    if args.input:
+        from ..media import open_source
+
+        with open_source(args.input) as src:
+            out["clip"] = src.info.describe()
+    else:
+        out["machine"] = machine_info()
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        for section, values in out.items():
+            print(f"[{section}]")
+            for key, value in values.items():
+                print(f"  {key:16} {value}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from ..demo import run_demo
+
+    video, comparison = run_demo(args.outdir, style=args.style)
+    print(f"wrote {video}\nwrote {comparison}", file=sys.stderr)
+    return 0
