@@ -103,7 +103,8 @@ def test_user_mistakes_get_one_line(clip, tmp_path, args, message):
         pytest.skip("root writes anywhere")
     proc = run(*[a.format(**names) for a in args], check=False)
     assert proc.returncode == 2
-    lines = [l for l in proc.stderr.splitlines() if l.strip() and "frame/s" not in l and "%|" not in l]
+    lines = [ln for ln in proc.stderr.splitlines()
+             if ln.strip() and "frame/s" not in ln and "%|" not in ln]
     assert len(lines) == 1, proc.stderr
     assert message in lines[0] and "Traceback" not in proc.stderr
 

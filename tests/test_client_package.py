@@ -80,10 +80,13 @@ def test_corrupt_png_is_refused():
 def test_assembler_refuses_malformed_frames():
     image = np.zeros((4, 5, 3), np.uint8)
     first, = encode_frame(0, image)
-    bad = pb.FrameChunk(); bad.CopyFrom(first); bad.header.size += 1
+    bad = pb.FrameChunk()
+    bad.CopyFrom(first)
+    bad.header.size += 1
     with pytest.raises(FrameError, match="bytes"):
         list(decode_frames([bad]))
-    bad.CopyFrom(first); bad.header.channels = 2
+    bad.CopyFrom(first)
+    bad.header.channels = 2
     with pytest.raises(FrameError, match="channels"):
         list(decode_frames([bad]))
     with pytest.raises(FrameTooLarge):

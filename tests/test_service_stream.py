@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from frameloom.jobs.engine import Limits
-from frameloom_client import (CHUNK_BYTES, Cancelled, FrameloomError, encode_frame, encode_png, pb)
+from frameloom_client import (Cancelled, FrameloomError, encode_frame, encode_png, pb)
 from frameloom_client.v1 import frameloom_pb2_grpc as pb_grpc
 from test_service_helpers import RunningServer, clip, local_run, spec, wait_until
 

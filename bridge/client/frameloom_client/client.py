@@ -7,10 +7,18 @@ grpcio, protobuf and numpy only, so it imports inside Blender's and Resolve's Py
         for index, image in call:          # finished frames, as soon as they are ready
             ...
         # from another thread: call.cancel()
+
+A client survives a server that restarts: every call first waits (up to ``ready_timeout``) for
+the channel to connect, and calls that are safe to repeat are retried by gRPC itself (a service
+config retry policy) when the server answers UNAVAILABLE, for example while it is starting.
+``SubmitJob`` is made safe to repeat by a request id the server deduplicates on; ``Stylize`` is
+retried only before the server accepted the clip, when nothing but its StreamStart was sent.
 """
 from __future__ import annotations
 
+import json
 import threading
+import uuid
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Callable, Iterable, Iterator
@@ -23,6 +31,24 @@ from .v1 import frameloom_pb2 as pb
 from .v1 import frameloom_pb2_grpc as pb_grpc
 
 ProgressCallback = Callable[[pb.Progress], None]
+SERVICE = "frameloom.v1.Frameloom"
+#: Methods gRPC may retry on UNAVAILABLE: reads, cancels, id-deduplicated submissions, and the
+#: editors' stream (a retry can only happen before its first response, i.e. before any frame).
+RETRIED_METHODS = ("GetCapabilities", "GetJob", "ListJobs", "WatchJob", "CancelJob",
+                   "FetchFrames", "SubmitJob", "Stylize")
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_READY_TIMEOUT = 10.0
+
+
+def service_config() -> str:
+    """The channel's service config: wait for a connection, retry UNAVAILABLE with backoff
+    (4 retries over about 8 s at worst: a restarting server has time to come back)."""
+    return json.dumps({"methodConfig": [{
+        "name": [{"service": SERVICE, "method": m} for m in RETRIED_METHODS],
+        "waitForReady": True,
+        "retryPolicy": {"maxAttempts": 5, "initialBackoff": "0.5s", "maxBackoff": "4s",
+                        "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
+    }]})
 _ENCODINGS = {"raw": RAW, "png": PNG, None: pb.FRAME_ENCODING_UNSPECIFIED}
 _TERMINAL = (pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
 
@@ -67,7 +93,7 @@ class StylizeCall:
     Job), ``cached`` (results came from the server's cache)."""
 
     def __init__(self, stub, start: pb.StreamStart, frames: Iterable[np.ndarray],
-                 encoding: int, progress: ProgressCallback | None, metadata, timeout):
+                 encoding: int, progress: ProgressCallback | None, metadata, timeout: float | None):
         self._frames, self._encoding, self._progress = frames, encoding, progress
         self._start = start
         self._accepted = threading.Event()
@@ -77,7 +103,8 @@ class StylizeCall:
         self.clip_id = ""
         self.job: pb.Job | None = None
         self.frames_sent = 0
-        self._call = stub.Stylize(self._requests(), metadata=metadata, timeout=timeout)
+        self._call = stub.Stylize(self._requests(), metadata=metadata, timeout=timeout,
+                                  wait_for_ready=True)
 
     def _requests(self) -> Iterator[pb.StylizeRequest]:
         # Runs on gRPC's sending thread, so results are read while frames are still going out;
@@ -133,21 +160,34 @@ class StylizeCall:
 
 class FrameloomClient:
     """A connection to a frameloom server. ``token``: the server's bearer token; TLS when
-    ``root_certificates`` (PEM bytes) or ``tls=True`` (system roots) is given."""
+    ``root_certificates`` (PEM bytes) or ``tls=True`` (system roots) is given.
+
+    ``timeout``: the deadline of each unary call (seconds; None: none). ``ready_timeout``: how
+    long a call waits for the server to be reachable before it fails with UNAVAILABLE ("no
+    frameloom server at ..."); a server that restarts within it is ridden out."""
 
     def __init__(self, target: str, *, token: str | None = None, tls: bool = False,
-                 root_certificates: bytes | None = None, timeout: float | None = None,
+                 root_certificates: bytes | None = None, timeout: float | None = DEFAULT_TIMEOUT,
+                 ready_timeout: float = DEFAULT_READY_TIMEOUT,
                  options: Sequence[tuple[str, object]] = ()):
-        self.target, self.timeout = target, timeout
+        self.target, self.timeout, self.ready_timeout = target, timeout, ready_timeout
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        options = [("grpc.service_config", service_config()), ("grpc.enable_retries", 1),
+                   *options]
         if tls or root_certificates:
             creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
-            self._channel = grpc.secure_channel(target, creds, options=list(options))
+            self._channel = grpc.secure_channel(target, creds, options=options)
         else:
-            self._channel = grpc.insecure_channel(target, options=list(options))
+            self._channel = grpc.insecure_channel(target, options=options)
+        self._state = grpc.ChannelConnectivity.IDLE
+        self._channel.subscribe(self._on_state, try_to_connect=False)
         self._stub = pb_grpc.FrameloomStub(self._channel)
 
+    def _on_state(self, state: grpc.ChannelConnectivity) -> None:
+        self._state = state
+
     def close(self) -> None:
+        self._channel.unsubscribe(self._on_state)
         self._channel.close()
 
     def __enter__(self):
@@ -157,16 +197,24 @@ class FrameloomClient:
         self.close()
 
     def _unary(self, method, request, timeout=None):
+        self._ensure_ready()
         try:
-            return method(request, metadata=self._metadata, timeout=timeout or self.timeout)
+            return method(request, metadata=self._metadata, timeout=timeout or self.timeout,
+                          wait_for_ready=True)
         except grpc.RpcError as err:
             raise FrameloomError.from_rpc(err) from None
 
-    def wait_ready(self, timeout: float = 10.0) -> None:
+    def _ensure_ready(self) -> None:
+        if self._state != grpc.ChannelConnectivity.READY:
+            self.wait_ready(self.ready_timeout)
+
+    def wait_ready(self, timeout: float = DEFAULT_READY_TIMEOUT) -> None:
+        """Block until the server is reachable; UNAVAILABLE after ``timeout`` seconds."""
         try:
             grpc.channel_ready_future(self._channel).result(timeout=timeout)
         except grpc.FutureTimeoutError:
-            raise FrameloomError("UNAVAILABLE", f"no frameloom server at {self.target}") from None
+            raise FrameloomError("UNAVAILABLE", f"no frameloom server at {self.target} "
+                                 f"(nothing answered within {timeout:g} s)") from None
 
     def capabilities(self) -> pb.Capabilities:
         return self._unary(self._stub.GetCapabilities, pb.GetCapabilitiesRequest())
@@ -177,12 +225,14 @@ class FrameloomClient:
                 frame_count: int | None = None, fps: Fraction | float | None = None,
                 encoding: str = "raw", result_encoding: str | None = None,
                 result_bit_depth: int = 0, cache: bool = True, clip_hash_hex: str = "",
-                progress: ProgressCallback | None = None) -> StylizeCall:
+                progress: ProgressCallback | None = None,
+                timeout: float | None = None) -> StylizeCall:
         """Stream ``frames`` ((H, W, 3|4) uint8/uint16 or float in [0, 1]) through ``spec``.
 
         With a sequence of frames and ``cache=True`` the clip is hashed first so that a repeat
         request is answered from the server's cache; pass ``clip_hash_hex`` when the frames come
-        from an iterator and you know their hash. ``frame_count`` is needed for iterators."""
+        from an iterator and you know their hash. ``frame_count`` is needed for iterators.
+        ``timeout``: a deadline for the whole call, in seconds (None: none)."""
         if isinstance(frames, (Sequence, np.ndarray)):
             frame_count = len(frames) if frame_count is None else frame_count
             if cache and not clip_hash_hex:
@@ -195,8 +245,9 @@ class FrameloomClient:
                                result_encoding=_encoding(result_encoding),
                                result_bit_depth=result_bit_depth,
                                clip_hash=clip_hash_hex if cache else "")
+        self._ensure_ready()
         return StylizeCall(self._stub, start, frames, _encoding(encoding), progress,
-                           self._metadata, None)
+                           self._metadata, timeout)
 
     def stylize_all(self, spec: pb.JobSpec, frames: Sequence[np.ndarray], **kwargs) -> list[np.ndarray]:
         """Stream a whole clip and return the stylized frames in clip order."""
@@ -210,8 +261,11 @@ class FrameloomClient:
 
     # ---- headless --------------------------------------------------------------------------
 
-    def submit(self, spec: pb.JobSpec) -> pb.Job:
-        return self._unary(self._stub.SubmitJob, pb.SubmitJobRequest(spec=spec))
+    def submit(self, spec: pb.JobSpec, *, request_id: str | None = None) -> pb.Job:
+        """Queue a headless job. ``request_id`` (default: a fresh random one) makes repeating
+        the call safe: the server returns the job it already made for that id."""
+        request = pb.SubmitJobRequest(spec=spec, request_id=request_id or uuid.uuid4().hex)
+        return self._unary(self._stub.SubmitJob, request)
 
     def get_job(self, job_id: str) -> pb.Job:
         return self._unary(self._stub.GetJob, pb.GetJobRequest(job_id=job_id))
@@ -225,20 +279,30 @@ class FrameloomClient:
 
     def watch(self, job_id: str) -> Iterator[pb.Job]:
         """The job now and after each change, until it ends."""
+        self._ensure_ready()
         try:
-            yield from self._stub.WatchJob(pb.WatchJobRequest(job_id=job_id), metadata=self._metadata)
+            yield from self._stub.WatchJob(pb.WatchJobRequest(job_id=job_id), metadata=self._metadata,
+                                           wait_for_ready=True)
         except grpc.RpcError as err:
             raise FrameloomError.from_rpc(err) from None
 
     def wait(self, job_id: str, progress: Callable[[pb.Job], None] | None = None) -> pb.Job:
-        """Block until the job ends; raises :class:`JobFailed` unless it succeeded."""
+        """Block until the job ends; raises :class:`JobFailed` unless it succeeded. A server
+        that restarts meanwhile (it resumes headless jobs) is waited for and watched again."""
         last = None
-        for job in self.watch(job_id):
-            last = job
-            if progress is not None:
-                progress(job)
-        if last is None or last.state not in _TERMINAL:
-            last = self.get_job(job_id)
+        while last is None or last.state not in _TERMINAL:
+            try:
+                for job in self.watch(job_id):
+                    last = job
+                    if progress is not None:
+                        progress(job)
+            except FrameloomError as exc:
+                if exc.code != "UNAVAILABLE":
+                    raise
+                self.wait_ready(self.ready_timeout)   # UNAVAILABLE again when it stays away
+                continue
+            if last is None or last.state not in _TERMINAL:
+                last = self.get_job(job_id)
         if last.state != pb.JOB_STATE_SUCCEEDED:
             raise JobFailed(last)
         return last
@@ -248,8 +312,9 @@ class FrameloomClient:
         """The finished frames of a job as ``(index, image)``, in index order."""
         request = pb.FetchFramesRequest(job_id=job_id, encoding=_encoding(encoding), bit_depth=bit_depth)
         assembler = FrameAssembler()
+        self._ensure_ready()
         try:
-            for chunk in self._stub.FetchFrames(request, metadata=self._metadata):
+            for chunk in self._stub.FetchFrames(request, metadata=self._metadata, wait_for_ready=True):
                 frame = assembler.feed(chunk)
                 if frame is not None:
                     yield frame.index, frame.image

@@ -94,6 +94,7 @@ def save_spec(spec: pb.JobSpec, path: str | os.PathLike) -> Path:
     (relative paths in ``spec`` are taken from the current directory)."""
     path = Path(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(spec_to_toml(relative_paths(spec, path.resolve().parent)), encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot write job file {path}: {exc}") from None

@@ -24,6 +24,7 @@ import numpy as np
 from frameloom_client.v1 import frameloom_pb2 as pb
 
 from .. import __version__
+from ..devices import check_device, detect_devices
 from ..errors import Cancelled, InputNotFound, LimitExceeded, UserError
 from ..frames import Frame, from_float, to_float
 from .queue import JobQueue
@@ -34,6 +35,12 @@ from .results import StreamResults
 from .stream import StreamUpload
 
 log = logging.getLogger(__name__)
+
+#: Store states as the contract's JobState, and back.
+JOB_STATES = {QUEUED: pb.JOB_STATE_QUEUED, RUNNING: pb.JOB_STATE_RUNNING,
+              SUCCEEDED: pb.JOB_STATE_SUCCEEDED, FAILED: pb.JOB_STATE_FAILED,
+              CANCELLED: pb.JOB_STATE_CANCELLED}
+STATE_NAMES = {v: k for k, v in JOB_STATES.items()}
 
 
 @dataclass
@@ -55,28 +62,6 @@ class EngineConfig:
     devices: list[str] = field(default_factory=list)   # empty: every CUDA device, else "cpu"
     limits: Limits = field(default_factory=Limits)
     model_cache: int = 1     # diffusion models kept loaded per device between jobs; 0: none
-
-
-def detect_devices() -> list[str]:
-    try:
-        import torch
-    except ImportError:
-        return ["cpu"]
-    if torch.cuda.is_available():
-        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    return ["cpu"]
-
-
-def check_device(name: str) -> str:
-    """A device name torch understands ("cpu", "cuda", "cuda:1", "mps"), else one clear line."""
-    try:
-        import torch
-    except ImportError:
-        return name
-    try:
-        return str(torch.device(name))
-    except (RuntimeError, ValueError):
-        raise UserError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
 
 
 def convert_depth(image: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -127,6 +112,7 @@ class Engine:
         self._runner, self._make_stylizer = runner, make_stylizer
         self._model_cache = model_cache
         self._lock = threading.Lock()
+        self._submit_lock = threading.Lock()
         self._watchers: dict[str, list[Callable]] = {}
         self._cancel: dict[str, threading.Event] = {}
         self._uploads: dict[str, StreamUpload] = {}
@@ -171,14 +157,22 @@ class Engine:
 
     # ---- what clients see --------------------------------------------------------------------
 
-    def capabilities(self) -> dict:
+    def capabilities(self) -> pb.Capabilities:
+        """What this engine offers (the caller adds what only it knows, such as auth)."""
+        from ..spec import TEMPORAL_MODES
         from ..stylize import available_styles
 
+        lim = self.limits
         models = [("builtin:tiny", "builtin", 0), *self.models.scan_models()]
-        return {"engine_version": __version__, "devices": self.queue.devices if self.queue else [],
-                "styles": available_styles(), "temporal_modes": ["none", "window", "fast"],
-                "models": models, "limits": self.limits,
-                "media_roots": [str(r) for r in self.media.roots]}
+        return pb.Capabilities(
+            engine_version=__version__, protocol="frameloom.v1",
+            devices=[pb.Device(name=d, description=d) for d in (self.queue.devices if self.queue else [])],
+            styles=available_styles(), temporal_modes=list(TEMPORAL_MODES),
+            models=[pb.ModelInfo(name=n, kind=k, size_bytes=size) for n, k, size in models],
+            limits=pb.Limits(max_width=lim.max_width, max_height=lim.max_height,
+                             max_frames=lim.max_frames, max_message_bytes=lim.max_message_bytes,
+                             max_in_flight=lim.max_in_flight, max_queued_jobs=lim.max_queued_jobs),
+            media_roots=[str(r) for r in self.media.roots])
 
     def get(self, job_id: str) -> JobRecord:
         rec = self.store.get(job_id) if job_id else None
@@ -228,6 +222,23 @@ class Engine:
         """(frames done, stage) of a job, live while it runs."""
         return self._progress.get(rec.id, (rec.done, rec.stage))
 
+    def job_message(self, rec: JobRecord, with_spec: bool = False) -> pb.Job:
+        """A job as the contract shows it, with live progress and queue position."""
+        done, stage = self.progress_of(rec)
+        job = pb.Job(id=rec.id, name=rec.name, state=JOB_STATES[rec.state], priority=rec.priority,
+                     queue_position=max(0, self.queue_position(rec.id)), done=done,
+                     total=rec.total, stage=stage, error=rec.error, error_code=rec.error_code,
+                     created=rec.created, started=rec.started, ended=rec.ended, device=rec.device,
+                     streamed=rec.kind == "stream")
+        if with_spec:
+            job.spec.ParseFromString(rec.spec)
+        return job
+
+    def progress_message(self, rec: JobRecord) -> pb.Progress:
+        done, stage = self.progress_of(rec)
+        return pb.Progress(state=JOB_STATES[rec.state], done=done, total=rec.total, stage=stage,
+                           queue_position=max(0, self.queue_position(rec.id)))
+
     # ---- validation --------------------------------------------------------------------------
 
     def _check_models(self, spec: pb.JobSpec) -> None:
@@ -274,7 +285,22 @@ class Engine:
 
     # ---- headless ----------------------------------------------------------------------------
 
-    def submit(self, spec: pb.JobSpec) -> JobRecord:
+    def submit(self, spec: pb.JobSpec, request_id: str = "") -> JobRecord:
+        """Queue a headless job. A ``request_id`` seen before returns that request's job (a
+        client retrying a call whose answer it lost must not run the job twice)."""
+        if len(request_id) > 128:
+            raise UserError("request_id is longer than 128 characters")
+        if not request_id:
+            return self._submit(spec)
+        with self._submit_lock:
+            earlier = self.store.submission(request_id)
+            if earlier is not None and self.store.get(earlier) is not None:
+                return self.store.get(earlier)
+            rec = self._submit(spec)
+            self.store.record_submission(request_id, rec.id)
+            return rec
+
+    def _submit(self, spec: pb.JobSpec) -> JobRecord:
         spec = self._check_spec(spec)
         if not spec.input:
             raise UserError("a headless job needs spec.input (a path under the media roots)")

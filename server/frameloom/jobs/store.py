@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS frames (
     job_id TEXT NOT NULL, idx INTEGER NOT NULL, time REAL NOT NULL, PRIMARY KEY (job_id, idx)
 );
 CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, job_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS submissions (request_id TEXT PRIMARY KEY, job_id TEXT NOT NULL);
 """
 
 
@@ -178,3 +179,17 @@ class JobStore:
     def cache_put(self, key: str, job_id: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO cache (key, job_id) VALUES (?, ?)", (key, job_id))
+
+    # ---- submissions (idempotent SubmitJob) ----------------------------------------------------
+
+    def submission(self, request_id: str) -> str | None:
+        """The job an earlier SubmitJob with this request id created, if any."""
+        with self._lock:
+            row = self._db.execute("SELECT job_id FROM submissions WHERE request_id = ?",
+                                   (request_id,)).fetchone()
+        return row[0] if row else None
+
+    def record_submission(self, request_id: str, job_id: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO submissions (request_id, job_id) VALUES (?, ?)",
+                             (request_id, job_id))

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import InputNotFound, MediaError, OutputError, UserError
 from ..frames import Frame, from_float, to_float
+from ..images import read_image
 from .info import DEFAULT_SEQUENCE_FPS, IMAGE_EXTENSIONS, ClipInfo, Closing, FrameSelection, SelectedFrames
 
 _PRINTF = re.compile(r"%0?(\d*)d")
@@ -51,22 +52,6 @@ def list_sequence(path: str) -> list[str]:
     if not files:
         raise InputNotFound(f"no image frames found at {path}")
     return files
-
-
-def read_image(path: str) -> np.ndarray:
-    """An image file as (H, W, 3) RGB, uint8 or uint16 as stored."""
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
-    if img is None:
-        raise MediaError(f"cannot read image {path}: unsupported or corrupt file")
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    elif img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-    else:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    if img.dtype not in (np.uint8, np.uint16):
-        img = to_float(img)
-    return img
 
 
 def write_image(path: str, image: np.ndarray, bit_depth: int = 8) -> None:

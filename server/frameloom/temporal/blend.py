@@ -308,8 +308,10 @@ def _window_batched(styled: Tensor, guide: Tensor, cfg: DeflickerConfig) -> Tens
 
 
 def default_device() -> torch.device:
-    """CUDA when present (the engine is the same code there), else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """Where the temporal engine runs when a job names no device (the same code everywhere)."""
+    from ..devices import default_device as detected
+
+    return detected()
 
 
 def _to_tensor(image: np.ndarray, device) -> Tensor:

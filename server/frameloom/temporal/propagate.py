@@ -16,14 +16,13 @@ from __future__ import annotations
 import bisect
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 import torch
 
-from ..errors import InputNotFound, MediaError, UserError
+from ..errors import UserError
 from ..frames import Frame, to_float
 from ..stylize.base import CancelCheck, Stylizer, check_not_cancelled
 from .blend import default_device
@@ -111,24 +110,14 @@ def propagate_between(style0: Tensor, guide0: Tensor, style1: Tensor, guide1: Te
 
 def decode_keyframe(image: "pb.KeyframeImage") -> np.ndarray:  # noqa: F821
     """A ``KeyframeImage`` (path or PNG bytes) -> ``(H, W, 3)`` float32 RGB in [0, 1]."""
+    from ..images import decode_image, read_image
+
     if image.png:
-        data = np.frombuffer(image.png, np.uint8)
-        where = f"keyframe {image.frame} (embedded image)"
-    elif image.path:
-        path = Path(image.path)
-        if not path.is_file():
-            raise InputNotFound(f"keyframe {image.frame}: image not found: {path}")
-        data = np.fromfile(str(path), np.uint8)
-        where = f"keyframe {image.frame} ({path})"
-    else:
-        raise UserError(f"keyframe {image.frame}: give a path or png bytes")
-    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if decoded is None:
-        raise MediaError(f"{where}: not a readable image")
-    if decoded.ndim == 3:
-        code = cv2.COLOR_BGRA2RGBA if decoded.shape[2] == 4 else cv2.COLOR_BGR2RGB
-        decoded = cv2.cvtColor(decoded, code)
-    return to_float(decoded)
+        return to_float(decode_image(image.png, what=f"keyframe {image.frame} (embedded image)",
+                                     alpha=False))
+    if image.path:
+        return to_float(read_image(image.path, what=f"keyframe {image.frame} ({image.path})"))
+    raise UserError(f"keyframe {image.frame}: give a path or png bytes")
 
 
 def fit_to(image: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -127,8 +127,11 @@ class Depth:
         return np.repeat(d[:, :, None], 3, axis=2).astype(np.float32)
 
 
-def make(kind: str, weights: str, params: dict[str, float], allow_pickle: bool = False):
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def make(kind: str, weights: str, params: dict[str, float], allow_pickle: bool = False,
+         device=None):
+    from ...devices import default_device
+
+    device = default_device(device)
     path = Path(weights).expanduser() if weights else None
     if path is not None and path.is_dir() and not (path / "config.json").exists() and kind != "openpose":
         return ImageFolder(path)

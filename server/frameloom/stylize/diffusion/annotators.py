@@ -6,14 +6,13 @@ float RGB frame to an ``(H, W, 3)`` float condition image in [0, 1] at model res
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 import torch
 
-from ...errors import InputNotFound, UserError
+from ...errors import UserError
 
 Annotator = Callable[[np.ndarray], np.ndarray]
 
@@ -21,18 +20,11 @@ Annotator = Callable[[np.ndarray], np.ndarray]
 def load_image(path: str = "", png: bytes = b"") -> np.ndarray:
     """A reference/keyframe image from a path or PNG bytes -> ``(H, W, 3)`` float32 RGB."""
     from ...frames import to_float
+    from ...images import decode_image, read_image
 
     if png:
-        arr = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
-    else:
-        if not Path(path).is_file():
-            raise InputNotFound(f"image not found: {path}")
-        arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if arr is None:
-        raise UserError(f"cannot decode image {path or '(png bytes)'}")
-    if arr.ndim == 3:
-        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    return to_float(arr)
+        return to_float(decode_image(png, what="image (png bytes)", alpha=False))
+    return to_float(read_image(path))
 
 
 def canny(image: np.ndarray, low: float = 100, high: float = 200) -> np.ndarray:
@@ -49,19 +41,21 @@ def tile(image: np.ndarray, downscale: float = 4.0) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
 
 
-def make_annotator(kind: str, weights: str, params: dict[str, float], allow_pickle: bool = False) -> Annotator:
-    """The annotator for a ControlNet ``kind``; weight-based ones load ``weights`` (a local file)."""
+def make_annotator(kind: str, weights: str, params: dict[str, float], allow_pickle: bool = False,
+                   device=None) -> Annotator:
+    """The annotator for a ControlNet ``kind``; weight-based ones load ``weights`` (a local
+    file) onto ``device`` (None: the default device)."""
     if kind == "canny":
         return lambda img: canny(img, params.get("low", 100), params.get("high", 200))
     if kind == "tile":
         return lambda img: tile(img, params.get("downscale", 4.0))
     if kind in ("depth", "softedge", "openpose"):
         from . import annotator_nets
-        return annotator_nets.make(kind, weights, params, allow_pickle)
+        return annotator_nets.make(kind, weights, params, allow_pickle, device)
     if kind in ("", "none", "image"):
         if weights:   # a folder of precomputed condition maps
             from . import annotator_nets
-            return annotator_nets.make(kind, weights, params, allow_pickle)
+            return annotator_nets.make(kind, weights, params, allow_pickle, device)
         return lambda img: img
     raise UserError(f"unknown ControlNet kind {kind!r}; use canny, softedge, depth, openpose or tile")
 
@@ -73,8 +67,8 @@ class AnnotatorSet:
     frames, and host memory must not grow with the clip."""
 
     def __init__(self, controlnet_specs, frame_at=None, indices: Sequence[int] = (),
-                 allow_pickle: bool = False, keep: int = 64):
-        self.annotators = [make_annotator(cn.kind, cn.annotator, dict(cn.params), allow_pickle)
+                 allow_pickle: bool = False, keep: int = 64, device=None):
+        self.annotators = [make_annotator(cn.kind, cn.annotator, dict(cn.params), allow_pickle, device)
                            for cn in controlnet_specs]
         self.keep = keep
         self.cache: dict[tuple[int, int, tuple], np.ndarray] = {}

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import torch
 
+from ...devices import default_device
 from ...errors import UserError
 from ...frames import Frame
 from ...spec import FrameSettings, Schedule
@@ -111,7 +112,7 @@ class DiffusionStylizer(Stylizer):
                  window_overlap: int | None = None, model_cache=None):
         d = spec.style.diffusion
         self.spec, self.d = spec, d
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = default_device(device)
         self.dtype = resolve_dtype(d.dtype, self.device)
         self.steps = d.steps or DEFAULT_STEPS
         self.timer = timer
@@ -194,7 +195,8 @@ class DiffusionStylizer(Stylizer):
         self._ahead = []
         if self.comps.controlnets:
             from .annotators import AnnotatorSet
-            self._annotators = AnnotatorSet(self.d.controlnets, frame_at, indices, self.d.allow_pickle)
+            self._annotators = AnnotatorSet(self.d.controlnets, frame_at, indices, self.d.allow_pickle,
+                                            device=self.device)
 
     # -- per frame inputs -------------------------------------------------------------------
 
