@@ -10,14 +10,11 @@ def machine_info() -> dict:
     import torch
 
     from . import __version__
+    from .devices import describe_devices
 
-    devices = ["cpu"]
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            props = torch.cuda.get_device_properties(i)
-            devices.append(f"cuda:{i} {props.name} {props.total_memory / 2**30:.0f} GiB")
-    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        devices.append("mps")
+    from .threads import policy
+
+    devices = describe_devices()
 
     def have(name: str, mode: str) -> bool:
         try:
@@ -34,6 +31,7 @@ def machine_info() -> dict:
         "platform": platform.platform(),
         "torch": torch.__version__,
         "devices": ", ".join(devices),
+        "threads": policy().describe(),
         "pyav": av.__version__,
         "ffmpeg": ".".join(str(x) for x in av.library_versions.get("libavcodec", ())),
         "opencv": cv2.__version__,

@@ -12,7 +12,7 @@ import importlib
 import logging
 import sys
 
-from .. import __version__
+from .. import __version__, threads
 from ..errors import Cancelled, UserError
 
 EXIT_USER_ERROR = 2
@@ -50,10 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"frameloom {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log details, and tracebacks of errors")
+    parser.add_argument("--threads", metavar="N", default=None,
+                        help="CPU threads to compute with (default auto; or FRAMELOOM_THREADS)")
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a subcommand's own -v must not reset one given before the subcommand.
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="log details, and tracebacks of errors")
+    common.add_argument("--threads", metavar="N", default=argparse.SUPPRESS,
+                        help="CPU threads to compute with (default auto: the cores no other "
+                             "process is using; or FRAMELOOM_THREADS)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     commands = _Subcommands(sub, common)
@@ -69,7 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(level: int) -> None:
-    logging.basicConfig(level=level, format=LOG_FORMAT, datefmt=LOG_DATE, force=True)
+    """Timestamped lines on stderr. A process calls ``main`` once; a second call (tests) keeps
+    the first handler and only changes the level."""
+    logging.basicConfig(level=level, format=LOG_FORMAT, datefmt=LOG_DATE)
+    logging.getLogger().setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(logging.INFO if args.verbose else
                   getattr(logging, level.upper()) if level else logging.WARNING)
     try:
+        threads.configure(args.threads)   # before anything imports torch
         return int(args.func(args) or 0)
     except UserError as exc:
         if args.verbose:

@@ -76,6 +76,10 @@ class JobQueue:
             return dict(self._running)
 
     def _work(self, device: str) -> None:
+        if device == "cpu":   # this thread computes: serving threads come first
+            from ..threads import yield_to_serving_threads
+
+            yield_to_serving_threads()
         while True:
             with self._cond:
                 while not self._waiting and not self._stopped:

@@ -17,6 +17,7 @@ from ..frames import Frame
 from ..spec import JobSpec, Schedule, validate
 from ..stylize import Stylizer, make_stylizer
 from ..stylize.base import CancelCheck, check_not_cancelled
+from ..threads import Rebalancer
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
         # must start at the same number an uninterrupted one would have reached.
         temporal.resume_from(indices.index(start_at))
 
+    threads = Rebalancer()   # on this thread: OpenMP's pool size belongs to the caller
     written = 0
     times: dict[int, float] = {}  # frames inside the temporal window, waiting for their output
 
@@ -101,6 +103,7 @@ def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
 
     def finish(frames: list[Frame]) -> None:
         check_not_cancelled(is_cancelled)
+        threads.apply()
         styled = stylizer.stylize(frames, [schedule.at(f.index) for f in frames], is_cancelled)
         for frame, image in zip(frames, styled):
             times[frame.index] = frame.time
