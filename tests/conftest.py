@@ -1,8 +1,9 @@
 """Settings every test shares.
 
 Nothing may be downloaded: Hugging Face libraries are told they are offline before any import.
-torch runs on one thread: the tests' tensors are small, and on a shared 2-core machine two OpenMP
-workers spin against other processes (tiny diffusion models ran 10x slower on two threads).
+The engine computes on one thread (FRAMELOOM_THREADS, which subprocesses inherit too): the
+tests' tensors are small, and the suite shares its 2 cores with the servers and commands it
+starts, so fitting threads to the free cores would only add noise.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("FRAMELOOM_THREADS", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
