@@ -43,14 +43,15 @@ class RunningServer:
 
     def __init__(self, tmp_path, *, token=None, delay: float = 0.0, limits: Limits | None = None,
                  media_roots=(), model_dirs=(), devices=("cpu",), model_cache=None,
-                 make_stylizer=None):
+                 make_stylizer=None, port: int = 0, engine_class=Engine):
         cfg = EngineConfig(store_dir=str(tmp_path / "store"), media_roots=[str(m) for m in media_roots],
                            model_dirs=[str(m) for m in model_dirs], devices=list(devices),
                            limits=limits or Limits())
         self.delay = delay
         factory = (lambda spec, **kw: SlowStylizer(spec, delay, **kw)) if delay else make_stylizer
-        self.engine = Engine(cfg, make_stylizer=factory, model_cache=model_cache)
-        self.server = FrameloomServer(ServerConfig(engine=cfg, port=0, token=token), engine=self.engine)
+        self.engine = engine_class(cfg, make_stylizer=factory, model_cache=model_cache)
+        self.server = FrameloomServer(ServerConfig(engine=cfg, port=port, token=token),
+                                      engine=self.engine)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()

@@ -120,6 +120,7 @@ class Engine:
         self._progress: dict[str, tuple[int, str]] = {}
         self.queue: JobQueue | None = None
         self.ready = False
+        self._stopping = False
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -145,6 +146,9 @@ class Engine:
         self.ready = True
 
     def stop(self) -> None:
+        """Shut down: streams are cancelled (their clients must send again); headless jobs
+        stop where they are and stay queued, so the next start resumes them as after a crash."""
+        self._stopping = True
         for ev in list(self._cancel.values()):
             ev.set()
         for up in list(self._uploads.values()):
@@ -436,6 +440,9 @@ class Engine:
             self.store.update(job_id, state=SUCCEEDED, ended=time.time(), stage="done")
         except Cancelled:
             up = self._uploads.get(job_id)
+            if self._stopping and rec.kind == "headless":
+                self.store.update(job_id, state=QUEUED, stage="interrupted by a server shutdown")
+                return
             reason, code = (up.abort_reason, up.abort_code) if up is not None else ("", "")
             self.store.update(job_id, state=FAILED if code not in ("", "CANCELLED") else CANCELLED,
                               ended=time.time(), error=reason or "cancelled",
