@@ -18,9 +18,12 @@ from mediafiles import audio_duration, count_frames, photo_frames, write_clip
 FRAMELOOM = [sys.executable, "-m", "frameloom.cli"]
 
 
-def run(*args, check=True, **kw):
+def run(*args, check=True, timeout=300, **kw):
+    # The command runs as a user runs it, with the default threads (fitted to the free cores:
+    # this test process only waits), not the suite's fixed one.
+    env = {k: v for k, v in os.environ.items() if k != "FRAMELOOM_THREADS"}
     proc = subprocess.run([*FRAMELOOM, *map(str, args)], capture_output=True, text=True,
-                          timeout=300, **kw)
+                          timeout=timeout, env=env, **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}: {proc.stderr[-2000:]}")
     return proc
@@ -128,7 +131,7 @@ def test_ctrl_c_keeps_a_valid_file_up_to_the_last_frame(tmp_path):
 
 
 def test_demo_renders_video_and_comparison(tmp_path):
-    run("demo", tmp_path / "demo")
+    run("demo", tmp_path / "demo", timeout=900)
     video, comparison = tmp_path / "demo" / "demo.mp4", tmp_path / "demo" / "comparison.png"
     assert count_frames(video) == 72
     assert audio_duration(video) > 2.5

@@ -255,13 +255,13 @@ def test_kill_9_mid_job_then_restart_resumes(tmp_path, temporal, n, h, w):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         out_dir = store / "jobs" / job_id / "out"
-        before = {p.name: p.stat().st_mtime_ns for p in out_dir.glob("*.npy")}
+        before = {p.name: p.stat().st_mtime_ns for p in out_dir.glob("*.frame")}
         assert 3 <= len(before) < n
         proc, target = _start_server(tmp_path, store, media_root)
         with FrameloomClient(target) as c:
             final = c.wait(job_id)
             assert final.state == pb.JOB_STATE_SUCCEEDED and final.done == n
-        after = {p.name: p.stat().st_mtime_ns for p in out_dir.glob("*.npy")}
+        after = {p.name: p.stat().st_mtime_ns for p in out_dir.glob("*.frame")}
         assert all(after[name] == t for name, t in before.items()), "finished frames were redone"
     finally:
         proc.kill()

@@ -9,24 +9,16 @@ refused before any pixel memory is taken.
 from __future__ import annotations
 
 import os
-import struct
 
 import cv2
 import numpy as np
 
+from frameloom_client.png import png_size
+
 from .errors import InputNotFound, LimitExceeded, MediaError
 
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: Largest picture decoded at all (a 16k x 16k frame), whatever a caller allows.
 MAX_PIXELS = 16384 * 16384
-
-
-def png_size(data: bytes | memoryview) -> tuple[int, int] | None:
-    """(width, height) a PNG declares in its IHDR chunk; None for anything that is not a PNG."""
-    head = bytes(data[:24])
-    if len(head) < 24 or not head.startswith(_PNG_MAGIC) or head[12:16] != b"IHDR":
-        return None
-    return struct.unpack(">II", head[16:24])
 
 
 def decode_image(data: bytes | memoryview | np.ndarray, *, what: str = "image", alpha: bool = True,

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .png import PngError, decode_png, encode_png
+from .png import PngError, decode_png, encode_png, png_size
 from .v1 import frameloom_pb2 as pb
 
 # gRPC refuses messages over 4 MiB by default; leave room for the header and protobuf framing
@@ -179,6 +179,13 @@ class FrameAssembler:
 
     def _decode(self, index: int, h: pb.FrameHeader, payload: bytes) -> np.ndarray:
         if h.encoding == PNG:
+            # Before any pixel memory is taken: a small PNG can declare a huge picture.
+            declared = png_size(payload)
+            if declared is None:
+                raise FrameError(f"frame {index}: not a PNG (bad signature)")
+            if declared != (h.width, h.height):
+                raise FrameError(f"frame {index}: the PNG declares {declared[0]}x{declared[1]}, "
+                                 f"the header says {h.width}x{h.height}")
             try:
                 image = self._decode_png(payload)
             except PngError as exc:

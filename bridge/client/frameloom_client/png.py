@@ -46,6 +46,15 @@ def encode_png(image: np.ndarray, level: int = 1) -> bytes:
             + _chunk(b"IEND", b""))
 
 
+def png_size(data: bytes | memoryview) -> tuple[int, int] | None:
+    """(width, height) a PNG declares in its IHDR chunk, read without decoding anything;
+    None for bytes that do not start like a PNG."""
+    head = bytes(data[:24])
+    if len(head) < 24 or not head.startswith(SIGNATURE) or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
 def decode_png(data: bytes) -> np.ndarray:
     """PNG bytes -> ``(H, W, C)`` uint8/uint16. Raises :class:`PngError` on anything malformed."""
     if not data.startswith(SIGNATURE):

@@ -23,9 +23,12 @@ def _size(text: str) -> tuple[int, int]:
 def _read_token(args) -> str | None:
     if getattr(args, "token_file", None):
         try:
-            return Path(args.token_file).read_text().strip() or None
+            token = Path(args.token_file).read_text().strip()
         except OSError as exc:
             raise UserError(f"cannot read token file: {exc}") from None
+        if not token:   # an empty file must not quietly mean "no authentication"
+            raise UserError(f"the token file {args.token_file} is empty")
+        return token
     return getattr(args, "token", None) or os.environ.get("FRAMELOOM_TOKEN") or None
 
 
@@ -57,6 +60,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--max-in-flight", type=int, default=16,
                    help="streamed frames read ahead of the engine")
     p.add_argument("--max-queued", type=int, default=256)
+    p.add_argument("--max-stream-memory", type=int, default=4096, metavar="MIB",
+                   help="memory all streamed clips may hold together, in MiB (default 4096; 0: "
+                        "no limit); frames past it are refused with RESOURCE_EXHAUSTED")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="let jobs load pickle checkpoints (.ckpt/.pt/.bin: they can run code; only "
+                        "for model folders you trust)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info",
                    help="what the server logs (default info: start, jobs, errors)")
     p.set_defaults(func=run_serve)
@@ -87,10 +96,10 @@ def run_serve(args) -> int:
 
     limits = Limits(max_width=args.max_size[0], max_height=args.max_size[1],
                     max_frames=args.max_frames, max_in_flight=args.max_in_flight,
-                    max_queued_jobs=args.max_queued)
+                    max_queued_jobs=args.max_queued, max_stream_memory=args.max_stream_memory * 2**20)
     engine = EngineConfig(store_dir=args.store, media_roots=args.media_root,
                           model_dirs=args.model_dir, devices=args.device, limits=limits,
-                          model_cache=args.model_cache)
+                          model_cache=args.model_cache, allow_pickle=args.allow_pickle)
     config = ServerConfig(engine=engine, host=args.host, port=args.port, token=_read_token(args),
                           tls_cert=args.tls_cert, tls_key=args.tls_key, port_file=args.port_file)
     asyncio.run(serve_forever(config))

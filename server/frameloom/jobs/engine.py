@@ -11,6 +11,7 @@ job through :meth:`Engine.watch` callbacks, from worker threads.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -25,16 +26,19 @@ from frameloom_client.v1 import frameloom_pb2 as pb
 
 from .. import __version__
 from ..devices import check_device, detect_devices
-from ..errors import Cancelled, InputNotFound, LimitExceeded, UserError
+from ..errors import Cancelled, InputNotFound, LimitExceeded, PermissionDenied, UserError
 from ..frames import Frame, from_float, to_float
 from .queue import JobQueue
 from .store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobRecord, JobStore
 from ..spec import spec_hash, validate
 from .paths import PathPolicy
 from .results import StreamResults
-from .stream import StreamUpload
+from .stream import MemoryBudget, StreamUpload
 
 log = logging.getLogger(__name__)
+
+#: Models made by code, not loaded from files: the only ``builtin:`` names a job may use.
+BUILTIN_MODELS = ("builtin:tiny",)
 
 #: Store states as the contract's JobState, and back.
 JOB_STATES = {QUEUED: pb.JOB_STATE_QUEUED, RUNNING: pb.JOB_STATE_RUNNING,
@@ -52,6 +56,7 @@ class Limits:
     max_in_flight: int = 16
     max_queued_jobs: int = 256
     upload_idle_s: float = 60.0     # a running streamed job fails when its client goes quiet
+    max_stream_memory: int = 4 * 2**30   # bytes of streamed frames held by all streams; 0: none
 
 
 @dataclass
@@ -62,6 +67,7 @@ class EngineConfig:
     devices: list[str] = field(default_factory=list)   # empty: every CUDA device, else "cpu"
     limits: Limits = field(default_factory=Limits)
     model_cache: int = 1     # diffusion models kept loaded per device between jobs; 0: none
+    allow_pickle: bool = False   # jobs may ask for pickle checkpoints (they can run code)
 
 
 def convert_depth(image: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -118,6 +124,8 @@ class Engine:
         self._uploads: dict[str, StreamUpload] = {}
         self._results: dict[str, StreamResults] = {}
         self._progress: dict[str, tuple[int, str]] = {}
+        self._ended: dict[str, dict] = {}   # ends the store could not record (full disk)
+        self._stream_memory = MemoryBudget(self.limits.max_stream_memory)
         self.queue: JobQueue | None = None
         self.ready = False
         self._stopping = False
@@ -157,6 +165,9 @@ class Engine:
             self.queue.stop()
         if self._model_cache is not None:
             self._model_cache.clear()
+
+    def close(self) -> None:
+        """After :meth:`stop` and once no caller reads it any more: close the store."""
         self.store.close()
 
     # ---- what clients see --------------------------------------------------------------------
@@ -167,7 +178,7 @@ class Engine:
         from ..stylize import available_styles
 
         lim = self.limits
-        models = [("builtin:tiny", "builtin", 0), *self.models.scan_models()]
+        models = [*((name, "builtin", 0) for name in BUILTIN_MODELS), *self.models.scan_models()]
         return pb.Capabilities(
             engine_version=__version__, protocol="frameloom.v1",
             devices=[pb.Device(name=d, description=d) for d in (self.queue.devices if self.queue else [])],
@@ -175,14 +186,16 @@ class Engine:
             models=[pb.ModelInfo(name=n, kind=k, size_bytes=size) for n, k, size in models],
             limits=pb.Limits(max_width=lim.max_width, max_height=lim.max_height,
                              max_frames=lim.max_frames, max_message_bytes=lim.max_message_bytes,
-                             max_in_flight=lim.max_in_flight, max_queued_jobs=lim.max_queued_jobs),
+                             max_in_flight=lim.max_in_flight, max_queued_jobs=lim.max_queued_jobs,
+                             max_stream_memory_bytes=lim.max_stream_memory),
             media_roots=[str(r) for r in self.media.roots])
 
     def get(self, job_id: str) -> JobRecord:
         rec = self.store.get(job_id) if job_id else None
         if rec is None:
             raise InputNotFound(f"no job {job_id!r}")
-        return rec
+        ended = self._ended.get(job_id)
+        return dataclasses.replace(rec, **ended) if ended else rec
 
     def queue_position(self, job_id: str) -> int:
         pos = self.queue.position(job_id) if self.queue else None
@@ -248,13 +261,22 @@ class Engine:
     def _check_models(self, spec: pb.JobSpec) -> None:
         """Models only from the model folders; names rewritten to real paths for the engine."""
         d = spec.style.diffusion
+        if d.allow_pickle and not self.config.allow_pickle:
+            raise PermissionDenied("this server does not load pickle files (.ckpt/.pt/.bin can run "
+                                   "code); its operator can allow them with serve --allow-pickle")
 
         def fix(value: str, label: str) -> str:
-            if not value or value.startswith("builtin:"):
+            if not value:
+                return value
+            if value.startswith("builtin:"):
+                if value not in BUILTIN_MODELS:
+                    raise InputNotFound(f"{label} {value!r}: no such built-in model; this server "
+                                        f"has {', '.join(BUILTIN_MODELS)}")
                 return value
             return self.models.resolve(value, must_exist=True, label=label)
 
         d.model = fix(d.model, "model")
+        d.tokenizer = fix(d.tokenizer, "tokenizer")
         for cn in d.controlnets:
             cn.model = fix(cn.model, f"controlnet {cn.kind} model")
             cn.annotator = fix(cn.annotator, f"controlnet {cn.kind} annotator")
@@ -266,6 +288,10 @@ class Engine:
     def _check_spec(self, spec: pb.JobSpec) -> pb.JobSpec:
         spec = pb.JobSpec.FromString(spec.SerializeToString())
         validate(spec)
+        lim, d = self.limits, spec.style.diffusion
+        if d.width > lim.max_width or d.height > lim.max_height:
+            raise LimitExceeded(f"diffusion size {d.width}x{d.height} is over this server's limit "
+                                f"of {lim.max_width}x{lim.max_height}")
         kind = spec.style.kind or "identity"
         from ..stylize import available_styles
 
@@ -280,6 +306,9 @@ class Engine:
         if spec.temporal.guide:
             spec.temporal.guide = self.media.resolve(spec.temporal.guide, must_exist=True,
                                                      label="temporal.guide")
+            from ..media import open_source
+
+            open_source(spec.temporal.guide, confine=self.media.confine).close()   # readable, inside
         for images, label in ((spec.style.keyframe_images, "keyframe image"),
                               (spec.style.diffusion.reference_images, "reference image")):
             for img in images:
@@ -316,7 +345,7 @@ class Engine:
 
         check_output(spec.output, [spec.input])
         selection = FrameSelection.from_proto(spec.frames) if spec.HasField("frames") else None
-        with open_source(spec.input, selection) as source:
+        with open_source(spec.input, selection, confine=self.media.confine) as source:
             info, indices = source.info, source.indices
         if info.width > self.limits.max_width or info.height > self.limits.max_height:
             raise LimitExceeded(f"input is {info.width}x{info.height}; this server accepts at most "
@@ -347,11 +376,14 @@ class Engine:
         if rec.state in TERMINAL:
             return rec
         state = CANCELLED if code == "CANCELLED" else FAILED
-        if self.queue.remove(job_id):
-            self.store.update(job_id, state=state, ended=time.time(), error=reason, error_code=code)
-        up = self._uploads.get(job_id)
+        queued = self.queue.remove(job_id)
+        if queued:   # it never ran, so nothing else will end it
+            self._end(job_id, state=state, error=reason, error_code=code)
+        up = self._uploads.pop(job_id, None) if queued else self._uploads.get(job_id)
         if up is not None:
             up.abort(reason, code)
+            if queued:
+                up.close()
         ev = self._cancel.get(job_id)
         if ev is not None:
             ev.set()
@@ -411,7 +443,8 @@ class Engine:
         # Only a client that hashed its clip can ever ask for it again: hash the arriving frames
         # (a SHA-256 pass per frame) only then.
         upload = StreamUpload(self.store, rec.id, start.first_index, start.frame_count, fps,
-                              self.limits, cache_key=key_of if start.clip_hash else None)
+                              self.limits, cache_key=key_of if start.clip_hash else None,
+                              budget=self._stream_memory)
         self._uploads[rec.id] = upload
         try:
             self._enqueue(rec)
@@ -423,13 +456,18 @@ class Engine:
     # ---- running (worker threads) ------------------------------------------------------------
 
     def _run(self, job_id: str, device: str) -> None:
-        rec = self.store.get(job_id)
+        try:
+            rec = self.store.get(job_id)
+        except UserError as exc:    # the store cannot even be read: the job fails in memory
+            self._end(job_id, state=FAILED, error=str(exc), error_code=exc.code)
+            self._notify(job_id, "job")
+            return
         cancel = self._cancel.setdefault(job_id, threading.Event())
         if rec is None or rec.state in TERMINAL:
             return
-        self.store.update(job_id, state=RUNNING, started=time.time(), device=device)
-        self._notify(job_id, "job")
         try:
+            self.store.update(job_id, state=RUNNING, started=time.time(), device=device)
+            self._notify(job_id, "job")
             spec = pb.JobSpec.FromString(rec.spec)
             if cancel.is_set():
                 raise Cancelled()
@@ -437,30 +475,40 @@ class Engine:
                 self._run_stream(rec, spec, cancel, device)
             else:
                 self._run_headless(rec, spec, cancel, device)
-            self.store.update(job_id, state=SUCCEEDED, ended=time.time(), stage="done")
+            self._end(job_id, state=SUCCEEDED, stage="done")
         except Cancelled:
             up = self._uploads.get(job_id)
             if self._stopping and rec.kind == "headless":
-                self.store.update(job_id, state=QUEUED, stage="interrupted by a server shutdown")
+                self._end(job_id, state=QUEUED, stage="interrupted by a server shutdown", ended=0.0)
                 return
             reason, code = (up.abort_reason, up.abort_code) if up is not None else ("", "")
-            self.store.update(job_id, state=FAILED if code not in ("", "CANCELLED") else CANCELLED,
-                              ended=time.time(), error=reason or "cancelled",
-                              error_code=code or "CANCELLED")
+            self._end(job_id, state=FAILED if code not in ("", "CANCELLED") else CANCELLED,
+                      error=reason or "cancelled", error_code=code or "CANCELLED")
         except UserError as exc:
-            self.store.update(job_id, state=FAILED, ended=time.time(), error=str(exc),
-                              error_code=exc.code)
+            self._end(job_id, state=FAILED, error=str(exc), error_code=exc.code)
         except Exception as exc:  # a bug: keep the server up, tell the client, log the traceback
             log.exception("job %s failed", job_id)
-            self.store.update(job_id, state=FAILED, ended=time.time(), error_code="INTERNAL",
-                              error=f"internal error: {type(exc).__name__}: {exc}")
+            self._end(job_id, state=FAILED, error_code="INTERNAL",
+                      error=f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self._progress.pop(job_id, None)
             self._cancel.pop(job_id, None)
             up = self._uploads.pop(job_id, None)
             if up is not None:
                 up.abort("the job ended")
+                up.close()
             self._notify(job_id, "job")
+
+    def _end(self, job_id: str, **fields) -> None:
+        """Record how a job ended. When the store cannot take it (a full disk), the end is
+        kept in memory and shown by :meth:`get`, so no job stays RUNNING for ever."""
+        fields.setdefault("ended", time.time())
+        try:
+            self.store.update(job_id, **fields)
+            self._ended.pop(job_id, None)
+        except Exception as exc:
+            log.error("could not record the end of job %s (%s); keeping it in memory", job_id, exc)
+            self._ended[job_id] = fields
 
     @property
     def model_cache(self):
@@ -489,7 +537,8 @@ class Engine:
         stylizer = make(spec, device=device, model_cache=cache)
         try:
             runner(spec, source, sink, stylizer=stylizer, progress=progress,
-                   is_cancelled=cancel.is_set, skip=set(skip), device=device)
+                   is_cancelled=cancel.is_set, skip=set(skip), device=device,
+                   confine=self.media.confine)
         finally:
             stylizer.close()
 
@@ -527,7 +576,7 @@ class Engine:
 
         selection = FrameSelection.from_proto(spec.frames) if spec.HasField("frames") else None
         done = self.store.finished(rec.id)
-        with open_source(spec.input, selection) as source:
+        with open_source(spec.input, selection, confine=self.media.confine) as source:
             pending = [i for i in (source.indices or []) if i not in done]
             if pending or source.indices is None:
                 sink = StoreSink(self.store, rec.id, np.uint16,

@@ -60,6 +60,13 @@ class PathPolicy:
             raise InputNotFound(f"{label} {name!r} not found under the server's {self.what}")
         raise PermissionDenied(f"{label} {name!r} is outside the server's {self.what}")
 
+    def confine(self, path: str) -> None:
+        """PERMISSION_DENIED unless ``path``, links resolved, lies inside a root."""
+        real = _real(Path(path))
+        if not any(_inside(real, root) for root in self.roots):
+            raise PermissionDenied(f"{path} leads outside the server's {self.what} "
+                                   f"(a link to {real}?)")
+
     def scan_models(self) -> list[tuple[str, str, int]]:
         """(name, kind, size) for every model file or diffusers folder under the roots."""
         found = []

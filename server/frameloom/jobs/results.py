@@ -16,6 +16,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..errors import UserError
 from .store import JobStore
 
 _STOP = object()
@@ -64,6 +65,8 @@ class StreamResults:
             self._raise_if_failed()
 
     def _raise_if_failed(self) -> None:
+        if isinstance(self._error, UserError):   # a full disk: RESOURCE_EXHAUSTED, as it says
+            raise self._error
         if self._error is not None:
             raise RuntimeError(f"could not store a finished frame: {self._error}") from self._error
 

@@ -30,7 +30,7 @@ class JobResult:
     total: int | None
 
 
-def make_temporal(spec: JobSpec, device=None, *, fps=None):
+def make_temporal(spec: JobSpec, device=None, *, fps=None, confine=None):
     """The streaming deflicker a job asks for, or None ("none", or an identity/propagate job
     without a guide, whose frames need none). ``device``: where it runs (None: the default).
     With ``temporal.guide`` the original frames come from that clip (``fps`` for a sequence)."""
@@ -47,7 +47,7 @@ def make_temporal(spec: JobSpec, device=None, *, fps=None):
     from .guide import GuidedFilter
 
     selection = FrameSelection.from_proto(spec.frames) if spec.HasField("frames") else None
-    return GuidedFilter(temporal, open_source(guide, selection, fps=fps))
+    return GuidedFilter(temporal, open_source(guide, selection, fps=fps, confine=confine))
 
 
 def _context_frames(temporal) -> int:
@@ -58,7 +58,8 @@ def _context_frames(temporal) -> int:
 def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
             temporal="auto", progress: Progress | None = None,
             is_cancelled: CancelCheck | None = None, skip: Iterable[int] = (),
-            on_frame: Callable[[Frame], None] | None = None, device=None) -> JobResult:
+            on_frame: Callable[[Frame], None] | None = None, device=None,
+            confine=None) -> JobResult:
     """Run ``spec`` over ``source`` into ``sink``.
 
     ``skip`` holds frame indices already finished (a resumed job): they are not written again,
@@ -67,13 +68,14 @@ def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
     Raises :class:`Cancelled` after closing the sink when the job was cancelled. ``device``
     (e.g. a server worker's "cuda:1"; None: the default) is where the stylizer the runner builds
     and the temporal filter run; a ``stylizer`` passed in was placed by its maker.
+    ``confine``: the check every file read for the job (a guide's) must pass (a server's roots).
     """
     validate(spec)
     schedule = Schedule(spec)
     own_stylizer = stylizer is None
     stylizer = stylizer or make_stylizer(spec, device=device)
     own_temporal = isinstance(temporal, str) and temporal == "auto"
-    temporal = make_temporal(spec, device=device) if own_temporal else temporal
+    temporal = make_temporal(spec, device=device, confine=confine) if own_temporal else temporal
     skip = set(skip)
     indices = source.indices
     total = None if indices is None else len([i for i in indices if i not in skip])

@@ -24,11 +24,33 @@ import numpy as np
 
 from frameloom_client.frames import ClipHasher
 
-from ..errors import Cancelled, UserError
+from ..errors import Cancelled, LimitExceeded, UserError
 from ..frames import Frame, to_float
 from .store import JobStore
 from ..media import ClipInfo
 from ..media.info import Closing
+
+
+class MemoryBudget:
+    """Bytes of streamed frames all uploads together may hold in memory. Each stream is bounded
+    by its read-ahead already; this bounds many queued streams at once."""
+
+    def __init__(self, limit_bytes: int):
+        self.limit = int(limit_bytes)
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> None:
+        with self._lock:
+            if self.limit and self.used + n > self.limit:
+                raise LimitExceeded(
+                    f"the server holds {self.used / 2**20:.0f} MiB of streamed frames already (its "
+                    f"limit is {self.limit / 2**20:.0f} MiB); try again when other streams finish")
+            self.used += n
+
+    def give_back(self, n: int) -> None:
+        with self._lock:
+            self.used = max(0, self.used - n)
 
 
 class UploadStalled(UserError):
@@ -41,8 +63,11 @@ class UploadClosed(Exception):
 
 class StreamUpload:
     def __init__(self, store: JobStore, job_id: str, first_index: int, frame_count: int,
-                 fps: Fraction, limits, *, cache_key: Callable[[str], str] | None = None):
+                 fps: Fraction, limits, *, cache_key: Callable[[str], str] | None = None,
+                 budget: MemoryBudget | None = None):
         self.store, self.job_id = store, job_id
+        self._budget = budget or MemoryBudget(0)
+        self._holding = 0      # bytes of this upload's frames in memory (held and alphas)
         self.first, self.count, self.fps = first_index, frame_count, fps
         self.max_in_flight = max(1, limits.max_in_flight)
         self.idle_timeout = float(getattr(limits, "upload_idle_s", 60.0))
@@ -88,7 +113,9 @@ class StreamUpload:
                 raise UploadClosed(self.abort_reason)
         if self._hasher is not None:
             self._hasher.update(index, image)
+        self._budget.take(image.nbytes)   # RESOURCE_EXHAUSTED when all streams hold too much
         with self._cond:
+            self._holding += image.nbytes
             self._held[index] = image
             spill = sorted(self._held)[:-self._max_held] if len(self._held) > self._max_held else []
         for old in spill:   # the runner reads ahead at random: keep memory bounded
@@ -99,7 +126,8 @@ class StreamUpload:
             self.store.save_source(self.job_id, old, frame)
             with self._cond:
                 self._spilled.add(old)
-                self._held.pop(old, None)
+                if self._held.pop(old, None) is not None:
+                    self._let_go(frame.nbytes)
         with self._cond:
             self.received += 1
             self._cond.notify_all()
@@ -113,6 +141,19 @@ class StreamUpload:
             self._cond.notify_all()
         if self._ended_short:
             raise UserError(self._ended_short)
+
+    def _let_go(self, nbytes: int) -> None:
+        """Under ``_cond``: a held frame left memory."""
+        self._holding -= nbytes
+        self._budget.give_back(nbytes)
+
+    def close(self) -> None:
+        """The job is over: whatever is still held leaves memory and the budget."""
+        with self._cond:
+            self._held.clear()
+            self._alphas.clear()
+            self._budget.give_back(self._holding)
+            self._holding = 0
 
     def abort(self, reason: str, code: str = "CANCELLED") -> None:
         with self._cond:
@@ -162,6 +203,8 @@ class StreamUpload:
         in-order pass has it now and will not ask again, so memory can let it go."""
         with self._cond:
             image = self._held.pop(index, None) if release else self._held.get(index)
+            if release and image is not None:
+                self._let_go(image.nbytes)
             spilled = index in self._spilled
         if image is None:
             if not spilled:

@@ -18,7 +18,7 @@ from ..errors import InputNotFound, OutputError, UserError
 from ..frames import Frame
 from .info import (DEFAULT_SEQUENCE_FPS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ClipInfo,
                    FrameSelection, SelectedFrames, parse_frame_range)
-from .sequence import SequenceSink, SequenceSource, is_pattern
+from .sequence import SequenceSink, SequenceSource, check_pattern, is_pattern
 from .video import VideoSink, VideoSource
 
 __all__ = ["ArraySource", "ClipInfo", "FrameSelection", "FrameSink", "FrameSource",
@@ -45,11 +45,13 @@ def is_video_path(path: str) -> bool:
 
 
 def open_source(path: str, selection: FrameSelection | None = None, *,
-                fps: Fraction | None = None) -> FrameSource:
-    """A video file, an image-sequence folder or a printf pattern. ``fps`` applies to sequences."""
+                fps: Fraction | None = None, confine=None) -> FrameSource:
+    """A video file, an image-sequence folder or a printf pattern. ``fps`` applies to sequences.
+    ``confine(file)`` raises for a file that may not be read; every file of a sequence goes
+    through it (the path itself is the caller's to check)."""
     path = str(path)
     if is_pattern(path) or os.path.isdir(path):
-        return SequenceSource(path, selection, fps or DEFAULT_SEQUENCE_FPS)
+        return SequenceSource(path, selection, fps or DEFAULT_SEQUENCE_FPS, confine=confine)
     if not os.path.exists(path):
         raise InputNotFound(f"input not found: {path}")
     if Path(path).suffix.lower() in IMAGE_EXTENSIONS:
@@ -72,6 +74,8 @@ def _same_file(a: str, b: str) -> bool:
 def check_output(output: str, inputs: Sequence[str]) -> None:
     """Refuse an output that would overwrite an input or cannot be written, before any work."""
     out = os.path.abspath(output)
+    if is_pattern(out):
+        check_pattern(out)
     for src in inputs:
         if src and (os.path.abspath(src) == out or _same_file(src, out)):
             raise OutputError(f"output {output} is the same as the input; choose another path")

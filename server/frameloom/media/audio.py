@@ -15,6 +15,8 @@ from typing import Iterator
 import av
 import numpy as np
 
+from .info import create_new_file
+
 log = logging.getLogger(__name__)
 
 # Audio codecs each container takes as they are.
@@ -49,6 +51,7 @@ def add_audio(video_path: str, source_path: str, span: tuple[float, float]) -> b
         copy = whole and (allowed is None or ain.codec_context.name in allowed)
         tmp = f"{video_path}.audio{ext}"
         try:
+            create_new_file(tmp).close()   # a planted link at tmp is removed, not written through
             with av.open(video_path) as vin, av.open(tmp, "w") as out:
                 vs_in = vin.streams.video[0]
                 vs_out = out.add_stream_from_template(vs_in)

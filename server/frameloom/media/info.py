@@ -1,6 +1,8 @@
 """What a clip is: size, rate, length, audio; and which of its frames a job takes."""
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterator
@@ -94,6 +96,16 @@ def parse_frame_range(text: str) -> FrameSelection:
     if r is None:
         raise UserError("bad frame range ''; expected START-END[/STEP], e.g. 100-219 or 0-99/2")
     return FrameSelection.from_proto(r)
+
+
+def create_new_file(path: str):
+    """Open ``path`` for writing as a new regular file, binary. Whatever sits there first (a
+    half-written file of an earlier run, or a symlink someone planted to make us write
+    elsewhere) is removed, never followed: the link itself goes, not its target."""
+    if os.path.lexists(path):
+        os.unlink(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    return os.fdopen(os.open(path, flags, 0o666), "wb")
 
 
 class Closing:

@@ -16,7 +16,8 @@ import numpy as np
 from ..errors import InputNotFound, MediaError, OutputError, UserError
 from ..frames import Frame, from_float, to_float
 from ..images import read_image
-from .info import DEFAULT_SEQUENCE_FPS, IMAGE_EXTENSIONS, ClipInfo, Closing, FrameSelection, SelectedFrames
+from .info import (DEFAULT_SEQUENCE_FPS, IMAGE_EXTENSIONS, ClipInfo, Closing, FrameSelection,
+                   SelectedFrames, create_new_file)
 
 _PRINTF = re.compile(r"%0?(\d*)d")
 _NUMBER = re.compile(r"(\d+)")
@@ -24,6 +25,19 @@ _NUMBER = re.compile(r"(\d+)")
 
 def is_pattern(path: str) -> bool:
     return bool(_PRINTF.search(os.path.basename(path)))
+
+
+def check_pattern(path: str) -> None:
+    """A printf file pattern that names one frame per index: exactly one ``%d`` (``%05d``,
+    ...), no other conversions (``%%`` for a literal per cent), an image extension."""
+    name = os.path.basename(path)
+    rest = _PRINTF.sub("", name, count=1).replace("%%", "")
+    if "%" in rest:
+        raise UserError(f"bad file pattern {name!r}: one %d (e.g. frame_%05d.png) and no other % "
+                        "conversions (%% for a per cent sign)")
+    if Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
+        raise UserError(f"bad file pattern {name!r}: it must end in an image extension "
+                        f"({', '.join(sorted(IMAGE_EXTENSIONS))})")
 
 
 def _natural_key(name: str):
@@ -62,16 +76,21 @@ def write_image(path: str, image: np.ndarray, bit_depth: int = 8) -> None:
     if not ok:
         raise OutputError(f"cannot encode {path}")
     tmp = f"{path}.part"
-    with open(tmp, "wb") as fh:
+    with create_new_file(tmp) as fh:
         fh.write(buf.tobytes())
-    os.replace(tmp, path)
+    os.replace(tmp, path)   # replaces a link at `path` itself, never its target
 
 
 class SequenceSource(SelectedFrames):
     def __init__(self, path: str, selection: FrameSelection | None = None,
-                 fps: Fraction = DEFAULT_SEQUENCE_FPS):
+                 fps: Fraction = DEFAULT_SEQUENCE_FPS, confine=None):
         self.path = str(path)
         self.files = list_sequence(self.path)
+        # ``confine(file)`` raises for a file that may not be read (a server's media roots: a
+        # sequence folder inside them can hold links to images outside).
+        self._confine = confine or (lambda file: None)
+        for file in self.files:
+            self._confine(file)
         first = read_image(self.files[0])
         h, w = first.shape[:2]
         depth = 16 if first.dtype == np.uint16 else 8
@@ -85,6 +104,7 @@ class SequenceSource(SelectedFrames):
     def frame_at(self, index: int) -> Frame:
         if not 0 <= index < len(self.files):
             raise UserError(f"frame {index} is not in {self.path} ({len(self.files)} frames)")
+        self._confine(self.files[index])   # again: a file may have been swapped since
         img = read_image(self.files[index])
         if img.shape[:2] != (self.info.height, self.info.width):
             raise MediaError(f"{self.files[index]} is {img.shape[1]}x{img.shape[0]}, but the "

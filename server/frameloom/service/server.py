@@ -20,10 +20,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from frameloom_client.v1 import frameloom_pb2 as pb
-from frameloom_client.v1 import frameloom_pb2_grpc as pb_grpc
 
 from ..errors import UserError
 from ..jobs.engine import Engine, EngineConfig
+from .handlers import frameloom_handler
 from .servicer import FrameloomServicer
 
 log = logging.getLogger(__name__)
@@ -126,8 +126,8 @@ class FrameloomServer:
         server = grpc.aio.server(
             interceptors=[BearerAuth(self.config.token)] if self.config.token else [],
             options=options)
-        pb_grpc.add_FrameloomServicer_to_server(
-            FrameloomServicer(self.engine, auth_required=bool(self.config.token)), server)
+        server.add_generic_rpc_handlers((frameloom_handler(
+            FrameloomServicer(self.engine, auth_required=bool(self.config.token))),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -168,9 +168,12 @@ class FrameloomServer:
         return self.port
 
     async def stop(self, grace: float = 2.0) -> None:
+        """Jobs stop first (headless ones stay queued for the next start), then the calls end,
+        and only then does the store close: no call ever reads a closed store."""
         await self.health.enter_graceful_shutdown()
         await asyncio.to_thread(self.engine.stop)
         await self.server.stop(grace)
+        await asyncio.to_thread(self.engine.close)
 
 
 async def serve_forever(config: ServerConfig) -> None:

@@ -456,20 +456,22 @@ class ModelInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_width", "max_height", "max_frames", "max_message_bytes", "max_in_flight", "max_queued_jobs")
+    __slots__ = ("max_width", "max_height", "max_frames", "max_message_bytes", "max_in_flight", "max_queued_jobs", "max_stream_memory_bytes")
     MAX_WIDTH_FIELD_NUMBER: _ClassVar[int]
     MAX_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     MAX_FRAMES_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUED_JOBS_FIELD_NUMBER: _ClassVar[int]
+    MAX_STREAM_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     max_width: int
     max_height: int
     max_frames: int
     max_message_bytes: int
     max_in_flight: int
     max_queued_jobs: int
-    def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_frames: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_in_flight: _Optional[int] = ..., max_queued_jobs: _Optional[int] = ...) -> None: ...
+    max_stream_memory_bytes: int
+    def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_frames: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_in_flight: _Optional[int] = ..., max_queued_jobs: _Optional[int] = ..., max_stream_memory_bytes: _Optional[int] = ...) -> None: ...
 
 class Capabilities(_message.Message):
     __slots__ = ("engine_version", "protocol", "devices", "styles", "temporal_modes", "models", "limits", "auth_required", "media_roots")
