@@ -43,7 +43,8 @@ TEMPORAL_MODES = ("none", "window", "fast")
 SCHEDULERS = ("ddim", "euler", "dpmpp")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 CODECS = ("auto", "h264", "prores", "png", "tiff")
-CONTROLNET_KINDS = ("depth", "softedge", "canny", "openpose", "tile")
+# "image": the frames themselves (or, with an annotator folder, precomputed condition maps).
+CONTROLNET_KINDS = ("depth", "softedge", "canny", "openpose", "tile", "image")
 
 
 def _tomllib():

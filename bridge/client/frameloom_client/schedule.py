@@ -56,8 +56,12 @@ class Schedule:
             "strength": d.strength if d.HasField("strength") else DEFAULT_STRENGTH,
             "guidance": d.guidance if d.HasField("guidance") else DEFAULT_GUIDANCE,
         }
+        kinds = [cn.kind for cn in d.controlnets]
         for cn in d.controlnets:
-            self._base_numbers[f"cn:{cn.kind}"] = cn.scale if cn.HasField("scale") else 1.0
+            # Keyframes name a ControlNet by its kind; two of one kind keep their own base
+            # scales (the stylizer's), and a keyframe for that kind sets both.
+            if kinds.count(cn.kind) == 1:
+                self._base_numbers[f"cn:{cn.kind}"] = cn.scale if cn.HasField("scale") else 1.0
         for name, value in spec.style.params.items():
             self._base_numbers[f"p:{name}"] = value
         keys = sorted(spec.keyframes, key=lambda k: k.frame)

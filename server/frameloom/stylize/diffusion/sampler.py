@@ -125,7 +125,9 @@ def make_scheduler(name: str, config: dict):
 
 
 def img2img_timesteps(scheduler, steps: int, strength: float) -> torch.Tensor:
-    """The tail of the schedule that img2img at ``strength`` runs (diffusers' convention)."""
+    """The tail of the schedule that img2img at ``strength`` runs: diffusers' convention, except
+    that the step count is rounded where diffusers floors it. Strengths reach the engine through
+    the contract's float32 (0.7 arrives as 0.69999999), and flooring would run 6 of 10 steps."""
     scheduler.set_timesteps(steps)
     run = min(int(round(steps * strength)), steps)
     start = (steps - run) * scheduler.order
