@@ -53,17 +53,32 @@ def in_process(frames) -> float:
         def close(self):
             pass
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     run_job(identity_spec(), ArraySource(frames), Sink())
     dt = time.perf_counter() - t
+    CPU.setdefault("in-process (runner only)", []).append(1000 * (time.process_time() - c) / len(frames))
     assert len(out) == len(frames)
     return dt
 
 
-def through_server(client, frames, **kw) -> float:
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a process has used so far (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+CPU: dict[str, list[float]] = {}   # run -> CPU ms per frame, client + server
+
+
+def through_server(client, frames, server_pid: int | None = None, label: str = "", **kw) -> float:
+    c0, s0 = time.process_time(), process_cpu(server_pid) if server_pid else 0.0
     t = time.perf_counter()
     got = client.stylize_all(identity_spec(), frames, **kw)
     dt = time.perf_counter() - t
+    if server_pid and label:
+        cpu = (time.process_time() - c0) + (process_cpu(server_pid) - s0)
+        CPU.setdefault(label, []).append(1000 * cpu / len(frames))
     assert len(got) == len(frames) and np.array_equal(got[-1], frames[-1])
     return dt
 
@@ -96,7 +111,7 @@ def main() -> None:
     # share a GIL.
     server = subprocess.Popen([sys.executable, "-m", "frameloom.cli", "serve", "--port", "0",
                                "--port-file", str(tmp / "port"), "--store", str(tmp / "store"),
-                               "--device", "cpu"])
+                               "--device", "cpu", "--log-level", "warning", "--threads", "1"])
     while not (tmp / "port").exists():
         if server.poll() is not None:
             raise SystemExit("the server did not start")
@@ -109,7 +124,8 @@ def main() -> None:
     in_process(frames[:2])
     for r in range(args.repeats):
         rows.setdefault("in-process (runner only)", []).append(in_process(frames))
-        rows.setdefault("server, raw, no cache", []).append(through_server(client, frames, cache=False))
+        rows.setdefault("server, raw, no cache", []).append(
+            through_server(client, frames, server.pid, "server, raw, no cache", cache=False))
         fresh = [np.roll(f, r + 1, axis=0) for f in frames]   # new pixels: a cache miss
         rows.setdefault("server, raw, cache on (hash both sides)", []).append(
             through_server(client, fresh, cache=True))
@@ -133,6 +149,12 @@ def main() -> None:
     for name, times in rows.items():
         med = statistics.median(times)
         print(f"| {name:42s} | {med:8.3f} | {args.frames / med:7.1f} | {med / base:12.2f}x |")
+    inproc = statistics.median(CPU["in-process (runner only)"])
+    print("\nCPU per frame (ms, every thread of client and server; median):\n")
+    print("| run | CPU ms/frame | added to the in-process job |\n|---|---|---|")
+    for name, values in CPU.items():
+        med = statistics.median(values)
+        print(f"| {name} | {med:.1f} | {med - inproc:+.1f} |")
     client.close()
     server.terminate()
     server.wait(30)
