@@ -101,3 +101,58 @@ def test_clip_hash_depends_on_pixels_and_indices_not_encoding():
     assert clip_hash(a) != clip_hash(a, first_index=1)
     assert clip_hash(a) != clip_hash(a[::-1])
     assert clip_hash(a) != clip_hash([x.astype(np.uint16) for x in a])
+
+
+# ---- the hand-made wire form of frame chunks ---------------------------------------------------
+
+chunk_dicts = st.fixed_dictionaries({
+    "index": st.integers(-2**63, 2**63 - 1), "offset": st.integers(0, 2**40),
+    "data": st.binary(max_size=300),
+    "header": st.none() | st.builds(pb.FrameHeader, width=st.integers(0, 9000), height=st.integers(0, 9000),
+                                    channels=st.integers(0, 4), bit_depth=st.sampled_from([0, 8, 16]),
+                                    encoding=st.integers(0, 2), size=st.integers(0, 2**33),
+                                    time=st.floats(allow_nan=False))})
+
+
+@settings(max_examples=200, deadline=None)
+@given(fields=chunk_dicts)
+def test_wire_chunks_are_byte_for_byte_protobuf(fields):
+    from frameloom_client import wire
+
+    fields = {k: v for k, v in fields.items() if v is not None}
+    message = pb.FrameChunk(**fields)
+    assert wire.encode_chunk(fields) == message.SerializeToString()
+    assert wire.encode_chunk(fields, field=wire.REQUEST_CHUNK) == \
+        pb.StylizeRequest(chunk=message).SerializeToString()
+    wired = wire.encode_chunk(fields, field=wire.RESPONSE_CHUNK)
+    assert wired == pb.StylizeResponse(chunk=message).SerializeToString()
+    got = wire.parse_carrier(wired, pb.StylizeResponse, wire.RESPONSE_CHUNK)
+    if not fields.get("data") and "header" not in fields and not fields.get("index") and \
+            not fields.get("offset"):
+        return   # an empty chunk is two bytes either way
+    assert isinstance(got, wire.WireChunk)
+    assert (got.index, got.offset, bytes(got.data)) == (message.index, message.offset, message.data)
+    assert got.HasField("header") == message.HasField("header")
+    if message.HasField("header"):
+        assert got.header == message.header
+
+
+def test_wire_reading_falls_back_to_protobuf_for_anything_else():
+    from frameloom_client import wire
+
+    start = pb.StylizeRequest(start=pb.StreamStart(frame_count=3)).SerializeToString()
+    assert wire.parse_carrier(start, pb.StylizeRequest, wire.REQUEST_CHUNK).start.frame_count == 3
+    # Fields in another order, and an unknown field, are still read right (by protobuf).
+    chunk = pb.FrameChunk(index=5, offset=7, data=b"abc")
+    reordered = b"\x22\x03abc\x18\x07\x08\x05"
+    assert pb.FrameChunk.FromString(reordered) == chunk
+    got = wire.parse_carrier(b"\x12" + bytes([len(reordered)]) + reordered, pb.StylizeRequest,
+                             wire.REQUEST_CHUNK)
+    assert (got.index, got.offset, bytes(got.data)) == (5, 7, b"abc")
+    unknown = chunk.SerializeToString() + b"\x28\x01"   # field 5, varint
+    parsed = wire.parse_carrier(b"\x12" + bytes([len(unknown)]) + unknown, pb.StylizeRequest,
+                                wire.REQUEST_CHUNK)
+    assert isinstance(parsed, pb.StylizeRequest) and parsed.chunk.index == 5
+    from google.protobuf.message import DecodeError
+    with pytest.raises(DecodeError):
+        wire.parse_carrier(b"\x12\x7f\x08", pb.StylizeRequest, wire.REQUEST_CHUNK)

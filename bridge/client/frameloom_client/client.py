@@ -26,6 +26,7 @@ from typing import Callable, Iterable, Iterator
 import grpc
 import numpy as np
 
+from . import wire
 from .frames import PNG, RAW, FrameAssembler, as_wire_image, chunk_fields, clip_hash
 from .v1 import frameloom_pb2 as pb
 from .v1 import frameloom_pb2_grpc as pb_grpc
@@ -92,7 +93,7 @@ class StylizeCall:
     ``cancel()`` from any thread stops the job on the server. After iteration: ``job`` (the final
     Job), ``cached`` (results came from the server's cache)."""
 
-    def __init__(self, stub, start: pb.StreamStart, frames: Iterable[np.ndarray],
+    def __init__(self, channel, start: pb.StreamStart, frames: Iterable[np.ndarray],
                  encoding: int, progress: ProgressCallback | None, metadata, timeout: float | None):
         self._frames, self._encoding, self._progress = frames, encoding, progress
         self._start = start
@@ -103,8 +104,11 @@ class StylizeCall:
         self.clip_id = ""
         self.job: pb.Job | None = None
         self.frames_sent = 0
-        self._call = stub.Stylize(self._requests(), metadata=metadata, timeout=timeout,
-                                  wait_for_ready=True)
+        # Chunks go out and come back in their hand-made wire form (see .wire): no protobuf copies.
+        method = channel.stream_stream(
+            f"/{SERVICE}/Stylize", request_serializer=wire.serialize,
+            response_deserializer=lambda b: wire.parse_carrier(b, pb.StylizeResponse, wire.RESPONSE_CHUNK))
+        self._call = method(self._requests(), metadata=metadata, timeout=timeout, wait_for_ready=True)
 
     def _requests(self) -> Iterator[pb.StylizeRequest]:
         # Runs on gRPC's sending thread, so results are read while frames are still going out;
@@ -123,7 +127,7 @@ class StylizeCall:
                 return
             for fields in chunk_fields(index, image, self._encoding,
                                        time=(index - self._start.first_index) / fps):
-                yield pb.StylizeRequest(chunk=fields)
+                yield wire.encode_chunk(fields, field=wire.REQUEST_CHUNK)
             index += 1
             self.frames_sent += 1
 
@@ -135,6 +139,11 @@ class StylizeCall:
         assembler = FrameAssembler()
         try:
             for response in self._call:
+                if isinstance(response, wire.WireChunk):
+                    frame = assembler.feed(response, response.data)
+                    if frame is not None:
+                        yield frame.index, frame.image
+                    continue
                 kind = response.WhichOneof("item")
                 if kind == "chunk":
                     frame = assembler.feed(response.chunk)   # reads the chunk's data once
@@ -246,7 +255,7 @@ class FrameloomClient:
                                result_bit_depth=result_bit_depth,
                                clip_hash=clip_hash_hex if cache else "")
         self._ensure_ready()
-        return StylizeCall(self._stub, start, frames, _encoding(encoding), progress,
+        return StylizeCall(self._channel, start, frames, _encoding(encoding), progress,
                            self._metadata, timeout)
 
     def stylize_all(self, spec: pb.JobSpec, frames: Sequence[np.ndarray], **kwargs) -> list[np.ndarray]:
@@ -313,9 +322,11 @@ class FrameloomClient:
         request = pb.FetchFramesRequest(job_id=job_id, encoding=_encoding(encoding), bit_depth=bit_depth)
         assembler = FrameAssembler()
         self._ensure_ready()
+        method = self._channel.unary_stream(f"/{SERVICE}/FetchFrames", request_serializer=wire.serialize,
+                                            response_deserializer=wire.parse_chunk)
         try:
-            for chunk in self._stub.FetchFrames(request, metadata=self._metadata, wait_for_ready=True):
-                frame = assembler.feed(chunk)
+            for chunk in method(request, metadata=self._metadata, wait_for_ready=True):
+                frame = assembler.feed(chunk, chunk.data)
                 if frame is not None:
                     yield frame.index, frame.image
         except grpc.RpcError as err:

@@ -173,7 +173,8 @@ class FrameAssembler:
             raise FrameError(f"frame {self._index}: {self._received} bytes received, header says {h.size}")
         if self._received < h.size:
             return None
-        payload = b"".join(self._parts)
+        # One part (a frame in one chunk): its bytes as they came, no copy.
+        payload = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
         self._header, self._parts = None, []
         return ReceivedFrame(self._index, self._decode(self._index, h, payload), h.time)
 
@@ -187,7 +188,7 @@ class FrameAssembler:
                 raise FrameError(f"frame {index}: the PNG declares {declared[0]}x{declared[1]}, "
                                  f"the header says {h.width}x{h.height}")
             try:
-                image = self._decode_png(payload)
+                image = self._decode_png(bytes(payload))
             except PngError as exc:
                 raise FrameError(f"frame {index}: {exc}") from None
             if image.ndim == 2:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf.message import DecodeError
 
+from frameloom_client import wire
 from frameloom_client.v1 import frameloom_pb2 as pb
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Frameloom"]
@@ -68,10 +69,13 @@ def frameloom_handler(servicer) -> grpc.GenericRpcHandler:
     """Every method of frameloom.v1.Frameloom, bound to ``servicer``'s coroutines."""
     table = {}
     for m in SERVICE.methods:
-        request, response = getattr(pb, m.input_type.name), getattr(pb, m.output_type.name)
+        request = getattr(pb, m.input_type.name)
         impl = getattr(servicer, m.name)
-        kw = {"request_deserializer": _tolerant(request.FromString),
-              "response_serializer": response.SerializeToString}
+        parse = request.FromString
+        if m.name == "Stylize":   # frame chunks are read without protobuf's copies (.wire)
+            parse = lambda b: wire.parse_carrier(b, pb.StylizeRequest, wire.REQUEST_CHUNK)  # noqa: E731
+        # Responses may be handed over as ready wire bytes (frame chunks), or as messages.
+        kw = {"request_deserializer": _tolerant(parse), "response_serializer": wire.serialize}
         if m.client_streaming and m.server_streaming:
             table[m.name] = grpc.stream_stream_rpc_method_handler(_refusing_stream_stream(impl), **kw)
         elif m.client_streaming:

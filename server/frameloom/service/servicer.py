@@ -17,6 +17,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from frameloom_client.frames import PNG, RAW, chunk_fields
+from frameloom_client.wire import WireChunk, encode_chunk
 from frameloom_client.v1 import frameloom_pb2 as pb
 from frameloom_client.v1 import frameloom_pb2_grpc as pb_grpc
 
@@ -150,7 +151,7 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
             first = None
         except DecodeError:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed StylizeRequest")
-        if first is None or first.WhichOneof("item") != "start":
+        if first is None or isinstance(first, WireChunk) or first.WhichOneof("item") != "start":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 "the first message of Stylize must be a StreamStart")
         loop = asyncio.get_running_loop()
@@ -206,9 +207,12 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
         pool = ThreadPoolExecutor(1, thread_name_prefix="frameloom-upload")
         try:
             async for request in requests:
-                if request.WhichOneof("item") != "chunk":
+                if isinstance(request, WireChunk):
+                    chunk = request
+                elif request.WhichOneof("item") == "chunk":
+                    chunk = request.chunk
+                else:
                     raise UserError("Stylize takes one StreamStart, then only frame chunks")
-                chunk = request.chunk
                 data = chunk.data
                 if session.completes(chunk, data):
                     await loop.run_in_executor(pool, session.feed, chunk, data)
@@ -232,4 +236,4 @@ def _next_chunks(frames, encoding) -> list | None:
         index, t, image = next(frames)
     except StopIteration:
         return None
-    return [pb.FrameChunk(**f) for f in chunk_fields(index, image, encoding, time=t)]
+    return [encode_chunk(f) for f in chunk_fields(index, image, encoding, time=t)]
