@@ -183,7 +183,10 @@ class Session:
 
     def __init__(self, resolve=None, settings: Mapping[str, Any] | None = None):
         self.bridge, self.spec_settings = split_settings(settings)
-        build_spec(self.spec_settings, strict=False)   # a bad setting fails before any work
+        try:
+            build_spec(self.spec_settings, strict=False)   # a bad setting fails before any work
+        except UserError as exc:
+            raise BridgeError(str(exc)) from None
         self.path_map = PathMap.parse(self.bridge["path_map"])
         self.resolve = connect(resolve)
         self.project, self.timeline = current_project_and_timeline(self.resolve)
