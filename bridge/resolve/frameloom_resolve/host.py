@@ -306,10 +306,14 @@ class Placer:
             raise PlacementFailed("Resolve did not add a video track for the result")
         return count + 1
 
-    def _find(self, track: int, record: int, media):
+    def _ids(self, track: int) -> set:
+        return {probe(i, "GetUniqueId") for i in self.timeline.GetItemListInTrack("video", track) or []}
+
+    def _find(self, track: int, record: int, media, before: set):
+        """The item the last append put there: new on the track, at ``record``, of ``media``."""
         for other in self.timeline.GetItemListInTrack("video", track) or []:
-            if probe(other, "GetStart") == record and \
-                    same(probe(other, "GetMediaPoolItem"), media):
+            if probe(other, "GetUniqueId") not in before and probe(other, "GetStart") == record \
+                    and same(probe(other, "GetMediaPoolItem"), media):
                 return other
         return None
 
@@ -318,10 +322,11 @@ class Placer:
         where = f"V{track} at {timecode(src.record_start, src.timeline_fps)}"
         for reading in list(self.readings):
             end = frames - 1 if reading == "inclusive" else frames
+            before = self._ids(track)
             returned = self.media_pool.AppendToTimeline([{
                 "mediaPoolItem": media, "startFrame": 0, "endFrame": end, "mediaType": 1,
                 "trackIndex": track, "recordFrame": src.record_start}]) or []
-            placed = self._find(track, src.record_start, media)
+            placed = self._find(track, src.record_start, media, before)
             if placed is None:
                 dead = any(not alive(r) for r in returned)
                 raise PlacementFailed(
@@ -335,7 +340,8 @@ class Placer:
                     self.readings.reverse()
                 return Placement("track", track, src.record_start, int(got))
             # The other reading of endFrame: take this one back before trying it.
-            if not self.timeline.DeleteClips([placed]) or self._find(track, src.record_start, media):
+            if not self.timeline.DeleteClips([placed]) or \
+                    self._find(track, src.record_start, media, before):
                 raise PlacementFailed(f"the result on {where} is {got} frames, not {src.duration}, "
                                       "and Resolve would not remove it; delete it by hand")
         raise PlacementFailed(f"Resolve placed the result on {where} with the wrong duration "
