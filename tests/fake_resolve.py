@@ -46,6 +46,9 @@ class _Handle:
         object.__setattr__(self, "_target", target)
 
     def __getattr__(self, name):
+        hook = self._target._app.on_call
+        if hook is not None:
+            hook()
         return getattr(self._target, name)
 
     def __repr__(self):
@@ -301,6 +304,7 @@ class FakeMediaPool(_Remote):
 
 
 FakeResolve.append_end_inclusive = True
+FakeResolve.on_call = None      # tests: called on every API call made through a handle
 
 
 class FakeTimeline(_Remote):
