@@ -75,7 +75,12 @@ def resolve_from_module(module) -> Any:
 
 def resolve_from_globals(namespace: Mapping[str, Any]) -> Any:
     """The Resolve a Workspace > Scripts script was started with: its ``resolve`` global, else
-    ``app.GetResolve()`` or ``bmd.scriptapp("Resolve")``."""
+    ``app.GetResolve()`` or ``bmd.scriptapp("Resolve")``. Resolve may put these in the script's
+    globals or in builtins; both are looked at."""
+    import builtins
+
+    namespace = {name: namespace.get(name, getattr(builtins, name, None))
+                 for name in ("resolve", "app", "bmd")}
     resolve = namespace.get("resolve")
     if resolve is None and namespace.get("app") is not None:
         getter = getattr(namespace["app"], "GetResolve", None)

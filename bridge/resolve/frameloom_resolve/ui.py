@@ -5,6 +5,8 @@ module only copies values between widgets and the controller and forwards clicks
 """
 from __future__ import annotations
 
+from frameloom_client.errors import UserError
+
 from .connect import resolve_from_globals
 from .panel import Field, PanelController
 
@@ -103,7 +105,15 @@ def build_window(ui, disp, controller: PanelController):
 
 
 def run_panel(namespace: dict) -> None:
-    """Open the panel from a Workspace > Scripts script: ``run_panel(globals())``."""
+    """Open the panel from a Workspace > Scripts script: ``run_panel(globals())``. Problems are
+    printed as one line to Resolve's console."""
+    try:
+        _run(namespace)
+    except UserError as exc:
+        print(f"frameloom: {exc}")
+
+
+def _run(namespace: dict) -> None:
     resolve = resolve_from_globals(namespace)
     fusion = namespace.get("fusion") or namespace.get("fu") or resolve.Fusion()
     bmd = namespace.get("bmd")
