@@ -12,7 +12,6 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-
 from fake_resolve import FakeResolve
 from mediafiles import photo_frames, write_clip
 

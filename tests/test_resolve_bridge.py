@@ -8,12 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from frameloom.cli import main as frameloom
 from frameloom_client import FrameloomClient
 from frameloom_resolve import BridgeError, stylize_items
-from resolve_helpers import (START, TOKEN, ServeProcess, closed_port, make_clip, psnr, read_tiffs,
-                             read_video, scene)
+from resolve_helpers import (
+    START,
+    TOKEN,
+    ServeProcess,
+    closed_port,
+    make_clip,
+    psnr,
+    read_tiffs,
+    read_video,
+    scene,
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +73,7 @@ def test_track_placement_matches_frameloom_stylize(server, media, tmp_path, tran
     assert result.transfer == transfer and result.job_id
     assert (result.track, result.record_frame, result.duration) == (2, START + 10, 8)
     # Enumerated from the timeline, not taken from the result: V2, same record frame, 8 frames.
-    assert placed(resolve, 2) == [(START + 10, 8, f"frame_[000002-000009].tif")]
+    assert placed(resolve, 2) == [(START + 10, 8, "frame_[000002-000009].tif")]
     assert placed(resolve, 1)[0][:2] == (START + 10, 8)
     assert result.source_range == (2, 9)
     # The media went into the frameloom bin, and the pool's current folder is back where it was.

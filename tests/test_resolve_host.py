@@ -8,13 +8,20 @@ import types
 from fractions import Fraction
 
 import pytest
-
 from fake_resolve import FakeResolve
 from frameloom_client import pb
-from frameloom_resolve import BridgeError, CancelToken, ResolveUnavailable, stylize_items
-from frameloom_resolve import host
-from frameloom_resolve.connect import (load_fusionscript, resolve_from_globals,
-                                       resolve_from_module)
+from frameloom_resolve import (
+    BridgeError,
+    CancelToken,
+    ResolveUnavailable,
+    host,
+    stylize_items,
+)
+from frameloom_resolve.connect import (
+    load_fusionscript,
+    resolve_from_globals,
+    resolve_from_module,
+)
 from frameloom_resolve.markers import keyframes_from_markers, marker_settings
 from frameloom_resolve.media import PathMap, parse_fps
 from resolve_helpers import START, make_clip, scene

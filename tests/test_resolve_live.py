@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from frameloom_resolve import connect, host, stylize_items
 from resolve_helpers import ServeProcess, make_clip
 

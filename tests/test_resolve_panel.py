@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from frameloom_resolve.panel import PanelController, fields_for, settings_from_values
 from frameloom_resolve.ui import build_window
 from resolve_helpers import START, closed_port, make_clip, scene
@@ -160,5 +159,5 @@ def test_window_connect_stylize_tick_close(env, tmp_path):
     assert items["Status"].Text == "done: 1 of 1 placed"
     assert "placed 8 frames" in items["Progress"].PlainText
     assert [(i.start, i.duration) for i in resolve.timeline.items(2)] == [(START + 10, 8)]
-    getattr(window.On, "FrameloomPanel").Close(None)
+    window.On.FrameloomPanel.Close(None)
     assert disp.exited

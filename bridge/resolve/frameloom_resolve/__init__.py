@@ -12,8 +12,14 @@ the same code.
 """
 from .connect import connect, load_fusionscript, resolve_from_globals
 from .errors import BridgeError, PlacementFailed, ResolveUnavailable
-from .job import (BRIDGE_SETTINGS, CancelToken, ItemProgress, ItemResult, Session,
-                  stylize_items)
+from .job import (
+                  BRIDGE_SETTINGS,
+                  CancelToken,
+                  ItemProgress,
+                  ItemResult,
+                  Session,
+                  stylize_items,
+)
 
 __version__ = "0.2.0"
 

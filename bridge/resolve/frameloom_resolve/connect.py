@@ -12,7 +12,8 @@ import importlib.machinery
 import importlib.util
 import os
 import sys
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import ResolveUnavailable
 

@@ -16,8 +16,9 @@ import os
 import re
 import threading
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from frameloom_client import Cancelled, FrameloomClient, FrameloomError
 from frameloom_client.errors import UserError
@@ -344,7 +345,7 @@ class Session:
 
     def _run_stream(self, plan: Plan, report, cancel: CancelToken) -> None:
         src = plan.source
-        plan.output = plan.output[:-4] if plan.output.endswith(".mov") else plan.output
+        plan.output = plan.output.removesuffix(".mov")
         os.makedirs(plan.output, exist_ok=True)
         spec = pb.JobSpec()
         spec.CopyFrom(plan.spec)

@@ -12,8 +12,8 @@ import os
 import posixpath
 import re
 import struct
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class PathMap:
         self.pairs = sorted(((_norm(a), _norm(b)) for a, b in pairs), key=lambda p: -len(p[0]))
 
     @classmethod
-    def parse(cls, value) -> "PathMap":
+    def parse(cls, value) -> PathMap:
         """From ``"A=B"``, ``"A=B,C=D"`` (also ``;`` or newlines), a list of those, or a dict."""
         if value is None or value == "":
             return cls()

@@ -18,7 +18,15 @@ from typing import Any
 from frameloom_client import FrameloomClient, FrameloomError
 from frameloom_client.errors import UserError
 
-from .job import BRIDGE_SETTINGS, CancelToken, ItemProgress, ItemResult, Plan, Session, _token
+from .job import (
+    BRIDGE_SETTINGS,
+    CancelToken,
+    ItemProgress,
+    ItemResult,
+    Plan,
+    Session,
+    _token,
+)
 
 
 @dataclass

@@ -118,7 +118,7 @@ def _run(namespace: dict) -> None:
     fusion = namespace.get("fusion") or namespace.get("fu") or resolve.Fusion()
     bmd = namespace.get("bmd")
     if bmd is None:
-        import fusionscript as bmd   # noqa: F401  - Resolve's scripts always have bmd; a fallback
+        import fusionscript as bmd
     ui = fusion.UIManager
     disp = bmd.UIDispatcher(ui)
     window, connect = build_window(ui, disp, PanelController(resolve))
