@@ -97,6 +97,20 @@ def test_source_range_and_marker_frames_with_a_86400_start(clip):
     assert [(f, w.split()[0]) for f, _, w in src.markers] == [(5, "marker"), (7, "timeline")]
 
 
+def test_clip_types(clip):
+    resolve, item = scene(clip)
+    timeline = resolve.project.GetCurrentTimeline()
+    for kind, ok in (("Video + Audio", True), ("Video", True), ("Audio", False), ("Still", False),
+                     ("Multicam", False), ("Timeline", False)):
+        item.media.props["Type"] = kind
+        handle = timeline.GetItemListInTrack("video", 1)[0]
+        if ok:
+            assert host.describe(timeline, handle, fps=Fraction(24)).source_count == 8
+        else:
+            with pytest.raises(BridgeError, match="only clips of video files"):
+                host.describe(timeline, handle, fps=Fraction(24))
+
+
 def test_media_at_another_rate_is_converted():
     src = host.ClipSource(item=None, name="x", media_item=None, path="x.mov",
                           media_fps=Fraction(48), timeline_fps=Fraction(24), record_start=0,

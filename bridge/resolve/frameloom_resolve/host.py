@@ -164,10 +164,12 @@ def describe(timeline, item, *, fps: Fraction) -> ClipSource:
         raise BridgeError(f"{name} has no media (titles, generators and Fusion compositions cannot "
                           "be stylized)")
     kind = str(probe(media, "GetClipProperty", "Type") or "").lower()
-    for word, what in _REFUSED_TYPES.items():
-        if word in kind:
-            raise BridgeError(f"{name} is {what}; only clips of video files can be stylized "
-                              "(render it to a file first)")
+    # "Video", "Video + Audio" are files; "Audio" alone, "Still", "Compound", ... are not.
+    refused = [what for word, what in _REFUSED_TYPES.items()
+               if word in kind and not (word == "audio" and "video" in kind)]
+    if refused:
+        raise BridgeError(f"{name} is {refused[0]}; only clips of video files can be stylized "
+                          "(render it to a file first)")
     if probe(media, "GetTimeline") is not None:
         raise BridgeError(f"{name} is a compound or timeline clip; only clips of video files can "
                           "be stylized (render it to a file first)")
