@@ -209,7 +209,8 @@ def test_server_down(media, tmp_path):
     root, clip = media
     resolve, item = scene(clip)
     [result] = stylize_items(resolve, settings={"server": closed_port(), "style": "filter:cartoon",
-                                                "placement": "track", "output_dir": str(tmp_path)})
+                                                "placement": "track", "output_dir": str(tmp_path),
+                                                "connect_timeout": 1})
     assert not result.ok and "server unavailable" in result.error and "frameloom serve" in result.error
     assert not bin_clips(resolve) and len(resolve.timeline.tracks) == 1
 

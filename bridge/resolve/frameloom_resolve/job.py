@@ -43,7 +43,8 @@ BRIDGE_SETTINGS = {
     "result_format": "prores",     # "prores" (.mov, written by the server) or "tiff" (16-bit)
     "bin": "frameloom",            # media-pool bin the results are imported into
     "markers": True,               # keyframes from markers on the item and the timeline
-    "timeout": 30.0,               # seconds to wait for the server to answer
+    "timeout": 30.0,               # seconds a server call may take
+    "connect_timeout": 5.0,        # seconds to wait for a server that is not (yet) reachable
 }
 PLACEMENTS = ("track", "take")
 TRANSFERS = ("auto", "headless", "stream")
@@ -244,8 +245,10 @@ class Session:
         """Capabilities once per session; the error a person can act on, or None."""
         if self._capabilities is None and self._server_error is None:
             try:
-                self._client = FrameloomClient(str(self.bridge["server"]), token=_token(self.bridge),
-                                               timeout=float(self.bridge["timeout"]))
+                self._client = FrameloomClient(
+                    str(self.bridge["server"]), token=_token(self.bridge),
+                    timeout=float(self.bridge["timeout"]),
+                    ready_timeout=float(self.bridge["connect_timeout"]))
                 self._capabilities = self._client.capabilities()
             except (FrameloomError, UserError) as exc:
                 self._server_error = _describe_error(exc)

@@ -158,7 +158,7 @@ class PanelController:
         try:
             bridge = {"token": None, "token_file": values.get("token_file") or None}
             with FrameloomClient(values.get("server") or BRIDGE_SETTINGS["server"],
-                                 token=_token(bridge), timeout=10) as client:
+                                 token=_token(bridge), timeout=10, ready_timeout=3) as client:
                 self.capabilities = client.capabilities()
         except (FrameloomError, UserError) as exc:
             self.capabilities = None
