@@ -16,6 +16,9 @@ os.environ.setdefault("FRAMELOOM_THREADS", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+# Tests against a running DaVinci Resolve Studio: collected only where its scripting is set up.
+collect_ignore = [] if os.environ.get("RESOLVE_SCRIPT_API") else ["test_resolve_live.py"]
+
 
 @pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
