@@ -99,6 +99,7 @@ class StylizeCall:
         self._start = start
         self._accepted = threading.Event()
         self._stop = threading.Event()
+        self._ended = threading.Event()     # the call is over (cancelled, failed or done)
         self.job_id = ""
         self.cached = False
         self.clip_id = ""
@@ -117,23 +118,32 @@ class StylizeCall:
         # Wait for JobAccepted: the server may answer from its cache and want no frames at all.
         while not self._accepted.wait(0.1):
             if self._stop.is_set():
-                return
-        if self.cached or self._stop.is_set():
+                return self._until_ended()
+        if self.cached:
             return
+        if self._stop.is_set():
+            return self._until_ended()
         index = self._start.first_index
         fps = self._start.fps_num / max(self._start.fps_den, 1) if self._start.fps_num else 24.0
         for image in self._frames:
             if self._stop.is_set():
-                return
+                return self._until_ended()
             for fields in chunk_fields(index, image, self._encoding,
                                        time=(index - self._start.first_index) / fps):
                 yield wire.encode_chunk(fields, field=wire.REQUEST_CHUNK)
             index += 1
             self.frames_sent += 1
 
+    def _until_ended(self) -> None:
+        """Stop sending without closing the request side: a half-close would tell the server
+        "that was the whole clip", which it could read (and fail the job short of frames)
+        before the cancel that follows it arrives."""
+        self._ended.wait(30)
+
     def cancel(self) -> None:
         self._stop.set()
         self._call.cancel()
+        self._ended.set()
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         assembler = FrameAssembler()
@@ -165,6 +175,7 @@ class StylizeCall:
         finally:
             self._stop.set()
             self._accepted.set()
+            self._ended.set()
 
 
 class FrameloomClient:

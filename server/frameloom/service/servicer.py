@@ -166,7 +166,7 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
         # However the call ends (client gone, deadline, abort), the job must not outlive it: the
         # generator's own `finally` does not run when gRPC drops a generator parked at a yield.
         context.add_done_callback(lambda _ctx: session.close())
-        reader = None if session.cached else asyncio.create_task(self._receive(requests, session))
+        reader = None if session.cached else asyncio.create_task(self._receive(requests, session, context))
         waiter = None
         try:
             while True:
@@ -199,7 +199,7 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
                 reader.exception()   # retrieved, so asyncio does not log it as lost
             session.close()
 
-    async def _receive(self, requests, session: StylizeSession) -> None:
+    async def _receive(self, requests, session: StylizeSession, context) -> None:
         """Read frames off the call into the session. Its own task, so results flow back while
         frames still arrive; a frame's costly step (join, decode, backpressure) runs on this
         stream's own thread, and while it is blocked nothing more is read from the call."""
@@ -218,6 +218,8 @@ class FrameloomServicer(pb_grpc.FrameloomServicer):
                     await loop.run_in_executor(pool, session.feed, chunk, data)
                 else:                   # only checked and kept: no thread hop
                     session.feed(chunk, data)
+            if context.cancelled() or context.done():
+                return   # the client cancelled: the request stream ended because of that
             session.end_upload()
         except UploadClosed:
             return
