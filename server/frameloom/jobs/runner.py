@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..errors import Cancelled
+from ..errors import Cancelled, InputNotFound
 from ..frames import Frame
 from ..spec import JobSpec, Schedule, validate
 from ..stylize import Stylizer, make_stylizer
@@ -47,7 +47,11 @@ def make_temporal(spec: JobSpec, device=None, *, fps=None, confine=None):
     from .guide import GuidedFilter
 
     selection = FrameSelection.from_proto(spec.frames) if spec.HasField("frames") else None
-    return GuidedFilter(temporal, open_source(guide, selection, fps=fps, confine=confine))
+    try:
+        source = open_source(guide, selection, fps=fps, confine=confine)
+    except InputNotFound:
+        raise InputNotFound(f"the deflicker's guide clip not found: {guide}") from None
+    return GuidedFilter(temporal, source)
 
 
 def _context_frames(temporal) -> int:
