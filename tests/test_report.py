@@ -250,7 +250,9 @@ def test_a_server_writes_the_report_of_headless_and_streamed_jobs(clips, tmp_pat
     media = tmp_path / "media"
     write_sequence(media / "orig", to8(clip.frames))
     write_sequence(media / "styled", read_sequence(root / "styled"))
-    server = RunningServer(tmp_path, media_roots=[media])
+    elsewhere = tmp_path / "elsewhere"      # a root of its own, written into as a whole
+    elsewhere.mkdir()
+    server = RunningServer(tmp_path, media_roots=[media, elsewhere])
     try:
         with server.client() as client:
             spec = build_spec(style="identity", guide=str(media / "orig"), window=2, report=True,
@@ -271,6 +273,15 @@ def test_a_server_writes_the_report_of_headless_and_streamed_jobs(clips, tmp_pat
                 style="identity", guide=str(media / "orig"), window=2,
                 input=str(media / "styled"), output=str(media / "plain"))).id)
             assert plain.report == "" and not (media / "plain.report.html").exists()
+
+            # Its report would land beside the root, outside it: the job keeps its frames and
+            # says why there is no report.
+            outside = client.wait(client.submit(build_spec(
+                style="identity", deflicker="none", report=True, input=str(media / "orig"),
+                output=str(elsewhere))).id)
+            assert outside.state == pb.JOB_STATE_SUCCEEDED and outside.done == FRAMES
+            assert outside.report == "" and "outside the server's media roots" in outside.report_error
+            assert not (tmp_path / "elsewhere.report.html").exists()
     finally:
         server.stop()
     # The streamed frames are the headless job's, and so is its report; both match the command.
@@ -279,3 +290,36 @@ def test_a_server_writes_the_report_of_headless_and_streamed_jobs(clips, tmp_pat
     assert headless["frames"] == stream["frames"] == list(range(1, FRAMES))
     np.testing.assert_allclose(np.array(stream["errors"]), np.array(headless["errors"]), rtol=1e-5)
     assert np.all(np.array(headless["errors"][2]) < np.array(headless["errors"][1]))
+
+
+def test_memory_stays_bounded_on_a_clip_of_unknown_length():
+    """Without a known length the regular strip thins itself out (every 2nd, 4th, ... frame),
+    and only the worst frames' pictures are kept besides: a few thousand frames hold as many
+    pictures as a few dozen."""
+    from frameloom.report.measure import Measurer
+
+    from frameloom.frames import Frame
+
+    still = make_clip(1, (24, 32), seed=1).frames[0]
+    measurer = Measurer(["source", "flickering"], total=None)
+    rng = np.random.default_rng(0)
+    for i in range(300):
+        noise = rng.normal(0, 0.1 if i == 150 else 0.02, still.shape)
+        noisy = np.clip(still + noise, 0, 1).astype(np.float32)
+        measurer.add([Frame(i, i / 24, still), Frame(i, i / 24, noisy)])
+        assert len(measurer._thumbs) <= 2 * 8 + 3 + 1
+    m = measurer.result()
+    assert len(m.frames) == 299 and len(m.regular) <= 16
+    stride = m.regular[1] - m.regular[0]
+    assert stride >= 16 and all(f % stride == 0 for f in m.regular)
+    assert m.stats(1)["worst"][0][0] == 150 and 150 in m.thumbs
+    assert m.worst[0].frame == 150 and m.worst[0].residual.shape == (24, 32)
+
+
+def test_names_are_shown_as_text(clips, tmp_path):
+    root, _ = clips
+    report = report_clips(str(root / "orig"), [str(root / "styled")], tmp_path / "r.html",
+                          names=["orig", "<script>alert(1)</script>"])
+    text = report.html.read_text()
+    assert "<script>alert" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert report_data(report.html)["names"][1] == "<script>alert(1)</script>"

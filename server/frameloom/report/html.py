@@ -159,8 +159,9 @@ def _data(m: Measurements, ctx: ReportContext) -> str:
         "seconds_per_frame": (ctx.seconds / ctx.frames_done
                               if ctx.seconds is not None and ctx.frames_done else None),
     }
-    # "</" would end the script element early; JSON allows the escaped slash.
-    return json.dumps(data, allow_nan=False).replace("</", "<\\/")
+    # No "<" at all inside the script element ("</script>" would end it, "<!--" confuse it);
+    # JSON reads the escape back as the same character.
+    return json.dumps(data, allow_nan=False).replace("<", "\\u003c")
 
 
 _STYLE = """

@@ -30,6 +30,7 @@ Progress = Callable[[int, "int | None"], None]
 class WorstPair:
     """One version's worst pair: frames t-1 and t and where they differ, downscaled."""
 
+    version: str
     frame: int                       # t, in the clip's numbering
     previous_frame: int              # t-1 (t-step when the report takes every step-th frame)
     error: float
@@ -49,7 +50,7 @@ class Measurements:
     kept: np.ndarray                 # (P,) float: share of pixels the occlusion mask kept
     thumbs: dict[int, list[np.ndarray]] = field(default_factory=dict)   # frame -> per clip, uint8
     regular: list[int] = field(default_factory=list)   # frames of the evenly spaced strip
-    worst: list[WorstPair] = field(default_factory=list)   # one per version
+    worst: list[WorstPair] = field(default_factory=list)   # per version with any pair measured
     width: int = 0
     height: int = 0
     first_frame: int = 0
@@ -225,7 +226,7 @@ class Measurer:
                 among_worst = True
             worst = self._worst[row - 1]
             if worst is None or error > worst.error:
-                self._worst[row - 1] = WorstPair(cur.index, prev.index, error,
+                self._worst[row - 1] = WorstPair(self.names[row], cur.index, prev.index, error,
                                                  _u8(_shrink(prev.image, HEAT_WIDTH)),
                                                  _u8(_shrink(cur.image, HEAT_WIDTH)),
                                                  _shrink_masked(residual, mask, HEAT_WIDTH))

@@ -91,10 +91,10 @@ def heat_maps(m: Measurements) -> bytes | None:
     vmax = max([float(np.percentile(f, 99.5)) for f in finite if f.size] or [1e-3]) * SCALE
     axes = fig.subplots(rows, 3, squeeze=False)
     image = None
-    for r, (pair, name) in enumerate(zip(m.worst, m.versions)):
+    for r, pair in enumerate(m.worst):
         a, b, c = axes[r]
         a.imshow(pair.previous)
-        a.set_title(f"{name}: frame {pair.previous_frame}", fontsize=9, loc="left")
+        a.set_title(f"{pair.version}: frame {pair.previous_frame}", fontsize=9, loc="left")
         b.imshow(pair.current)
         b.set_title(f"frame {pair.frame} (worst pair, {pair.error * SCALE:.2f})", fontsize=9,
                     loc="left")
