@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from frameloom.report.warp import backward_warp, pair_warp_error
+
 __all__ = ["Clip", "make_clip", "warp_error", "psnr", "backward_warp", "flicker", "stylize_clip",
            "cartoon", "painterly"]
 
@@ -146,25 +148,14 @@ def make_clip(n_frames: int = 12, size: tuple[int, int] = (128, 128), background
     return Clip(frames, flows, masks, meta={"size": size, "n_frames": n_frames})
 
 
-def backward_warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Sample ``image`` (the previous frame) at ``x + flow(x)``: brings it onto the current frame."""
-    h, w = flow.shape[:2]
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
-
-
 def warp_error(outputs: list[np.ndarray], clip: Clip) -> float:
     """Lai et al. (2018) warp error: mean over t of the masked MSE between ``O_t`` and ``O_{t-1}``
-    warped by the *source* clip's flow (RGB in [0, 1]). Lower is more temporally consistent."""
-    errs = []
-    for t in range(1, len(outputs)):
-        m = clip.mask[t]
-        if not m.any():
-            continue
-        warped = backward_warp(outputs[t - 1], clip.flow[t])
-        errs.append(float(((outputs[t] - warped) ** 2).mean(axis=2)[m].mean()))
-    return float(np.mean(errs))
+    warped by the *source* clip's flow (RGB in [0, 1]). Lower is more temporally consistent.
+    The per-pair measure is the engine's own (:mod:`frameloom.report.warp`), which the flicker
+    report computes with estimated flow instead of this exact one."""
+    errs = [pair_warp_error(outputs[t - 1], outputs[t], clip.flow[t], clip.mask[t])
+            for t in range(1, len(outputs))]
+    return float(np.mean([e for e in errs if e is not None]))
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -139,3 +139,11 @@ def test_demo_renders_video_and_comparison(tmp_path):
 
     img = cv2.imread(str(comparison))
     assert img is not None and img.shape[1] == 1024 and img.shape[0] > 200
+    # Its flicker report compares the frame-by-frame render with the deflickered one.
+    from test_report import report_data
+
+    data = report_data(tmp_path / "demo" / "report.html")
+    assert (tmp_path / "demo" / "report.png").exists()
+    assert data["frames"] == list(range(1, 72))
+    frame_by_frame, deflickered = (s["mean"] for s in data["stats"][1:])
+    assert deflickered < 0.5 * frame_by_frame

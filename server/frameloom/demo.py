@@ -84,7 +84,10 @@ def comparison_image(before: list[np.ndarray], after: list[np.ndarray], width: i
     return np.clip(strip, 0.0, 1.0).astype(np.float32)
 
 
-def run_demo(outdir: str, style: str = "filter:cartoon", samples: int = 4) -> tuple[str, str]:
+def run_demo(outdir: str, style: str = "filter:cartoon", samples: int = 4) -> tuple[str, str, str]:
+    """Render the sample clip with ``style`` twice, frame by frame and deflickered, and write
+    the deflickered video, a before/after image and the flicker report comparing the two.
+    Returns (video, comparison image, report page)."""
     from .errors import OutputError
     from .jobs.local import run_local
     from .media import open_source
@@ -95,13 +98,26 @@ def run_demo(outdir: str, style: str = "filter:cartoon", samples: int = 4) -> tu
     if not os.access(outdir, os.W_OK):
         raise OutputError(f"cannot write to {outdir}")
     video = os.path.join(outdir, "demo.mp4")
+    frame_by_frame = os.path.join(outdir, "demo_frame_by_frame.mp4")
     comparison = os.path.join(outdir, "comparison.png")
-    spec = spec_from_dict({"name": "demo", "input": demo_clip_path(), "output": video,
-                           "style": {"kind": style}})
-    run_local(spec)
+    for name, output, temporal in (("demo, frame by frame", frame_by_frame, "none"),
+                                   ("demo", video, "window")):
+        run_local(spec_from_dict({"name": name, "input": demo_clip_path(), "output": output,
+                                  "style": {"kind": style}, "temporal": {"mode": temporal}}))
     picks = np.linspace(0, DEMO_FRAMES - 1, samples).round().astype(int).tolist()
     with open_source(demo_clip_path()) as src, open_source(video) as out:
         before = [src.frame_at(i).image for i in picks]
         after = [out.frame_at(i).image for i in picks]
     write_image(comparison, comparison_image(before, after))
-    return video, comparison
+    return video, comparison, str(demo_report(outdir, style).html)
+
+
+def demo_report(outdir: str, style: str = "filter:cartoon"):
+    """The flicker report of the demo's two renders in ``outdir`` (docs/report.png is its plot)."""
+    from .report import report_clips
+
+    return report_clips(demo_clip_path(),
+                        [os.path.join(outdir, "demo_frame_by_frame.mp4"), os.path.join(outdir, "demo.mp4")],
+                        os.path.join(outdir, "report.html"),
+                        names=["source", f"{style}, frame by frame", f"{style} + deflicker"],
+                        title=f"The demo: {style} frame by frame, and with frameloom's deflicker")

@@ -307,7 +307,7 @@ _DIFFUSION = {"model", "prompt", "negative_prompt", "seed", "steps", "strength",
 _PROPAGATE = {"keyframe_images"}
 _COMMON = {"name", "input", "output", "frames", "priority", "style", "params", "deflicker",
            "window", "guide_weight", "patch_size", "iterations", "compensate", "temporal_seed",
-           "guide", "codec", "crf", "no_audio", "bit_depth", "keyframes"}
+           "guide", "codec", "crf", "no_audio", "bit_depth", "report", "keyframes"}
 #: Every setting :func:`build_spec` knows.
 SPEC_SETTINGS = frozenset(_COMMON | _DIFFUSION | _PROPAGATE)
 
@@ -468,7 +468,8 @@ def build_spec(settings: Mapping[str, Any] | None = None, /, *, strict: bool = T
     - temporal: ``deflicker`` (``"window"``, ``"fast"``, ``"none"``, or a bool), ``window``,
       ``guide_weight``, ``patch_size``, ``iterations``, ``compensate``, ``temporal_seed``,
       ``guide`` (the original clip, to deflicker a clip stylized elsewhere).
-    - output: ``codec``, ``crf``, ``no_audio``, ``bit_depth``.
+    - output: ``codec``, ``crf``, ``no_audio``, ``bit_depth``, ``report`` (also write a flicker
+      report beside the output).
 
     An unknown setting is an error. With ``strict`` (the command line), a setting that does not
     apply to the chosen style (a ``model`` for a filter) is an error too; without it (an
@@ -553,7 +554,8 @@ def build_spec(settings: Mapping[str, Any] | None = None, /, *, strict: bool = T
 
     output = {"codec": "" if s.get("codec") == "auto" else s.get("codec", ""),
               "crf": _integer("crf", s.get("crf", 0)), "no_audio": bool(s.get("no_audio")),
-              "bit_depth": _integer("bit_depth", s.get("bit_depth", 0))}
+              "bit_depth": _integer("bit_depth", s.get("bit_depth", 0)),
+              "report": bool(s.get("report"))}
     output = {k: v for k, v in output.items() if v}
     if output:
         data["output_options"] = output

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from fractions import Fraction
 
 from frameloom_client.jobspec import SPEC_SETTINGS, build_spec, load_keyframes
@@ -44,6 +45,20 @@ def add_media_args(p: argparse.ArgumentParser, *, output: bool = True) -> None:
         p.add_argument("--bit-depth", type=int, choices=[8, 16],
                        help="image-sequence bit depth (default: the source's; 16 for TIFF)")
         p.add_argument("--no-audio", action="store_true", help="do not copy the source audio")
+        add_report_arg(p)
+
+
+def add_report_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--report", action="store_true", default=None,
+                   help="also write a flicker report beside the output (OUT.report.html and "
+                        "OUT.report.png: the warp error of every frame, the worst frames)")
+
+
+def print_written(result, output) -> None:
+    """What a finished job wrote, on stderr (stdout stays free for pipes)."""
+    print(f"wrote {result.frames_written} frames to {output}", file=sys.stderr)
+    if result.report is not None:
+        print(f"wrote {result.report} and {result.report.with_suffix('.png')}", file=sys.stderr)
 
 
 def add_temporal_args(p: argparse.ArgumentParser, *, default_on: bool = True) -> None:

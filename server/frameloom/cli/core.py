@@ -9,7 +9,7 @@ from fractions import Fraction
 from frameloom_client.jobspec import (load_spec, parse_frames, relative_paths, save_spec,
                                       spec_to_toml)
 
-from .args import add_media_args, add_temporal_args, key_value, spec_from_args
+from .args import add_media_args, add_report_arg, add_temporal_args, key_value, print_written, spec_from_args
 
 
 def add_parsers(sub) -> None:
@@ -70,6 +70,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--frames", help="override the job's frame range (farm chunks)")
     p.add_argument("-o", "--output", help="override the job's output")
     p.add_argument("--fps", type=float, help="frame rate of image-sequence inputs")
+    add_report_arg(p)
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("info", help="clip metadata, or this machine's devices and codecs")
@@ -77,8 +78,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("demo", help="render the bundled sample clip and a before/after image")
-    p.add_argument("outdir", help="folder for demo.mp4 and comparison.png")
+    p = sub.add_parser("demo", help="render the bundled sample clip, a before/after image and "
+                                    "a flicker report")
+    p.add_argument("outdir", help="folder for demo.mp4, comparison.png and report.html")
     p.add_argument("--style", default="filter:cartoon")
     p.set_defaults(func=cmd_demo)
 
@@ -93,7 +95,7 @@ def cmd_stylize(args) -> int:
     if args.save_job:
         save_spec(spec, args.save_job)
     result = run_local(spec, fps=args.fps)
-    print(f"wrote {result.frames_written} frames to {args.output}", file=sys.stderr)
+    print_written(result, args.output)
     return 0
 
 
@@ -105,8 +107,10 @@ def cmd_render(args) -> int:
         spec.output = os.path.abspath(args.output)
     if args.frames:
         spec.frames.CopyFrom(parse_frames(args.frames))
+    if args.report:
+        spec.output_options.report = True
     result = run_local(spec, fps=Fraction(args.fps).limit_denominator(1001) if args.fps else None)
-    print(f"wrote {result.frames_written} frames to {args.output or spec.output}", file=sys.stderr)
+    print_written(result, args.output or spec.output)
     return 0
 
 
@@ -134,6 +138,6 @@ def cmd_info(args) -> int:
 def cmd_demo(args) -> int:
     from ..demo import run_demo
 
-    video, comparison = run_demo(args.outdir, style=args.style)
-    print(f"wrote {video}\nwrote {comparison}", file=sys.stderr)
+    video, comparison, report = run_demo(args.outdir, style=args.style)
+    print(f"wrote {video}\nwrote {comparison}\nwrote {report}", file=sys.stderr)
     return 0

@@ -9,11 +9,10 @@ Both are jobs like any other, built with ``build_spec`` and run by the one runne
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .args import add_media_args, add_temporal_args, settings_from_args, spec_from_args
+from .args import add_media_args, add_temporal_args, print_written, settings_from_args, spec_from_args
 
 
 def add_parsers(sub) -> None:
@@ -78,7 +77,7 @@ def _run(spec, args) -> int:
     from ..jobs.local import run_local
 
     result = run_local(spec, fps=args.fps)
-    print(f"wrote {result.frames_written} frames to {args.output}", file=sys.stderr)
+    print_written(result, args.output)
     return 0
 
 

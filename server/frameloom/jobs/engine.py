@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -246,7 +247,8 @@ class Engine:
                      queue_position=max(0, self.queue_position(rec.id)), done=done,
                      total=rec.total, stage=stage, error=rec.error, error_code=rec.error_code,
                      created=rec.created, started=rec.started, ended=rec.ended, device=rec.device,
-                     streamed=rec.kind == "stream")
+                     streamed=rec.kind == "stream", report=rec.meta.get("report", ""),
+                     report_error=rec.meta.get("report_error", ""))
         if with_spec:
             job.spec.ParseFromString(rec.spec)
         return job
@@ -555,15 +557,24 @@ class Engine:
         sink = StoreSink(self.store, rec.id, np.uint16 if depth == 16 else np.uint8,
                          on_frame=lambda i: self._notify(rec.id, "frame", i), alpha=upload.alpha,
                          results=results)
+        report = None
+        if spec.output_options.report:
+            report = self._stream_report(rec, spec, np.uint16 if depth == 16 else np.uint8)
+            if report is not None:
+                source, sink = report.source(source), report.sink(sink)
         try:
             self._run_job(rec, spec, source, sink, cancel, device)
             results.close()
         except BaseException:
             results.close(raise_errors=False)   # what finished stays finished
+            if report is not None:
+                report.close()
             raise
         finally:
             self._results.pop(rec.id, None)
         upload.finish_check()
+        if report is not None:
+            self._write_stream_report(rec, spec, report, device)
         key = upload.cache_key_final()
         if key:
             self.store.cache_put(key, rec.id)
@@ -595,3 +606,74 @@ class Engine:
                 sink.write(Frame(index, t, to_float(self.store.load_result(rec.id, index))))
         finally:
             sink.close()
+        if spec.output_options.report:
+            self._headless_report(rec, spec, cancel, device)
+
+    # ---- flicker reports (output_options.report) -----------------------------------------------
+    # A report that cannot be made leaves the job SUCCEEDED with every frame: Job.report_error
+    # says why, and Job.report stays empty.
+
+    def _note_report(self, job_id: str, *, path: str = "", error: str = "") -> None:
+        meta = dict(self.store.get(job_id).meta)
+        meta.update(report=path, report_error=error)
+        self.store.update(job_id, meta=meta)
+
+    def _headless_report(self, rec: JobRecord, spec: pb.JobSpec, cancel: threading.Event,
+                         device: str) -> None:
+        from .report import write_job_report
+
+        total = len(self.store.finished(rec.id))
+        started = self.store.get(rec.id).started
+
+        def progress(done: int, _total) -> None:
+            if cancel.is_set():
+                raise Cancelled()
+            self._progress[rec.id] = (total, f"writing the report ({done}/{total})")
+            self._notify(rec.id, "job")
+
+        try:
+            report = write_job_report(
+                spec, seconds=time.time() - started if started else None,
+                frames_done=total, device=device, confine=self.media.confine,
+                check_path=self._report_path,
+                progress=progress)
+        except UserError as exc:
+            self._note_report(rec.id, error=str(exc))
+        except Cancelled:
+            raise
+        except Exception as exc:   # a bug in the report must not lose a finished job
+            log.exception("job %s: the report failed", rec.id)
+            self._note_report(rec.id, error=f"internal error: {type(exc).__name__}: {exc}")
+        else:
+            self._note_report(rec.id, path=str(report.html))
+
+    def _report_path(self, path: str) -> str:
+        """The report's folder must lie inside the media roots (an image-sequence output that
+        is a root itself has its report beside it, outside); the file itself is written in
+        place, never through a link planted there."""
+        folder = self.media.resolve(os.path.dirname(path), must_exist=True, label="report folder")
+        return os.path.join(folder, os.path.basename(path))
+
+    def _stream_report(self, rec: JobRecord, spec: pb.JobSpec, dtype):
+        from .report import StreamReport
+
+        try:
+            return StreamReport(spec, first_index=int(rec.meta.get("first_index", 0)),
+                                dtype=dtype, confine=self.media.confine)
+        except UserError as exc:
+            self._note_report(rec.id, error=str(exc))
+            return None
+
+    def _write_stream_report(self, rec: JobRecord, spec: pb.JobSpec, report, device: str) -> None:
+        from .report import job_context
+
+        self._progress[rec.id] = (rec.total, "writing the report")
+        self._notify(rec.id, "job")
+        started = self.store.get(rec.id).started
+        context = job_context(spec, seconds=time.time() - started if started else None,
+                              frames_done=rec.total, device=device)
+        written = report.write(self.store.job_dir(rec.id) / "report.html", context)
+        if written is None:
+            self._note_report(rec.id, error=report.error)
+        else:
+            self._note_report(rec.id, path=str(written.html))

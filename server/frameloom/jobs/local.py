@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from fractions import Fraction
 
 from ..errors import UserError
@@ -25,21 +26,44 @@ def open_job_media(spec, *, fps: Fraction | None = None):
     return source, sink
 
 
-def run_local(spec, *, fps: Fraction | None = None, quiet: bool = False, stylizer=None) -> JobResult:
-    """Run ``spec`` with a progress bar on stderr. Ctrl-C keeps finished frames."""
+def _bar(total, desc: str, quiet: bool):
     from tqdm import tqdm
 
+    return tqdm(total=total, unit="frame", desc=desc, disable=quiet, file=sys.stderr,
+                dynamic_ncols=True, mininterval=0.5)
+
+
+def run_local(spec, *, fps: Fraction | None = None, quiet: bool = False, stylizer=None) -> JobResult:
+    """Run ``spec`` with a progress bar on stderr. Ctrl-C keeps finished frames. With
+    ``output_options.report`` the flicker report is written beside the output afterwards."""
     source, sink = open_job_media(spec, fps=fps)
     indices = source.indices
-    bar = tqdm(total=len(indices) if indices is not None else None, unit="frame",
-               desc=spec.name or "stylize", disable=quiet, file=sys.stderr, dynamic_ncols=True,
-               mininterval=0.5)
+    bar = _bar(len(indices) if indices is not None else None, spec.name or "stylize", quiet)
 
     def progress(done: int, total, stage: str) -> None:
         bar.update(done - bar.n)
 
+    started = time.monotonic()
     try:
         with source:
-            return run_job(spec, source, sink, stylizer=stylizer, progress=progress)
+            result = run_job(spec, source, sink, stylizer=stylizer, progress=progress)
     finally:
         bar.close()
+    if spec.output_options.report:
+        result.report = _report(spec, result, time.monotonic() - started, fps, quiet)
+    return result
+
+
+def _report(spec, result: JobResult, seconds: float, fps, quiet: bool):
+    from .report import write_job_report
+
+    bar = _bar(result.frames_written, "report", quiet)
+    try:
+        report = write_job_report(spec, seconds=seconds, frames_done=result.frames_written,
+                                  fps=fps, progress=lambda done, total: bar.update(done - bar.n))
+    except UserError as exc:
+        raise type(exc)(f"wrote {result.frames_written} frames to {spec.output}, but not the "
+                        f"report: {exc}") from None
+    finally:
+        bar.close()
+    return report.html

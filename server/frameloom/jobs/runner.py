@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -28,6 +29,7 @@ Progress = Callable[[int, "int | None", str], None]
 class JobResult:
     frames_written: int
     total: int | None
+    report: "Path | None" = None     # the flicker report, when the job asked for one
 
 
 def make_temporal(spec: JobSpec, device=None, *, fps=None, confine=None):

@@ -238,16 +238,18 @@ class Keyframe(_message.Message):
     def __init__(self, frame: _Optional[int] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., strength: _Optional[float] = ..., guidance: _Optional[float] = ..., seed: _Optional[int] = ..., controlnet_scales: _Optional[_Mapping[str, float]] = ..., params: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class OutputSpec(_message.Message):
-    __slots__ = ("codec", "crf", "no_audio", "bit_depth")
+    __slots__ = ("codec", "crf", "no_audio", "bit_depth", "report")
     CODEC_FIELD_NUMBER: _ClassVar[int]
     CRF_FIELD_NUMBER: _ClassVar[int]
     NO_AUDIO_FIELD_NUMBER: _ClassVar[int]
     BIT_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
     codec: str
     crf: int
     no_audio: bool
     bit_depth: int
-    def __init__(self, codec: _Optional[str] = ..., crf: _Optional[int] = ..., no_audio: _Optional[bool] = ..., bit_depth: _Optional[int] = ...) -> None: ...
+    report: bool
+    def __init__(self, codec: _Optional[str] = ..., crf: _Optional[int] = ..., no_audio: _Optional[bool] = ..., bit_depth: _Optional[int] = ..., report: _Optional[bool] = ...) -> None: ...
 
 class FrameHeader(_message.Message):
     __slots__ = ("width", "height", "channels", "bit_depth", "encoding", "size", "time")
@@ -346,7 +348,7 @@ class StylizeResponse(_message.Message):
     def __init__(self, accepted: _Optional[_Union[JobAccepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., chunk: _Optional[_Union[FrameChunk, _Mapping]] = ..., finished: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "name", "state", "priority", "queue_position", "done", "total", "stage", "error", "error_code", "created", "started", "ended", "device", "streamed", "spec")
+    __slots__ = ("id", "name", "state", "priority", "queue_position", "done", "total", "stage", "error", "error_code", "created", "started", "ended", "device", "streamed", "spec", "report", "report_error")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -363,6 +365,8 @@ class Job(_message.Message):
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     STREAMED_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    REPORT_ERROR_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     state: JobState
@@ -379,7 +383,9 @@ class Job(_message.Message):
     device: str
     streamed: bool
     spec: JobSpec
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., priority: _Optional[int] = ..., queue_position: _Optional[int] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., stage: _Optional[str] = ..., error: _Optional[str] = ..., error_code: _Optional[str] = ..., created: _Optional[float] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., device: _Optional[str] = ..., streamed: _Optional[bool] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
+    report: str
+    report_error: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., priority: _Optional[int] = ..., queue_position: _Optional[int] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., stage: _Optional[str] = ..., error: _Optional[str] = ..., error_code: _Optional[str] = ..., created: _Optional[float] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., device: _Optional[str] = ..., streamed: _Optional[bool] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., report: _Optional[str] = ..., report_error: _Optional[str] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ("spec", "request_id")
