@@ -47,6 +47,9 @@ class DeflickerConfig:
     compensate: bool = False      # restore contrast/sharpness that averaging softens
     batch_size: int = 0           # NNF pairs per batch; 0: automatic
     error_scale: float = 0.002    # guide MSE at which a remap's weight falls to 1/e
+    # Match the style on detail only: full colour follows the flicker where the guide is flat
+    # (see patchmatch). False: the full-colour matching of earlier releases, for comparisons.
+    style_detail: bool = True
 
     @classmethod
     def from_spec(cls, spec_temporal=None, **overrides) -> "DeflickerConfig":
@@ -77,7 +80,8 @@ class DeflickerConfig:
 
     def patchmatch(self) -> PatchMatchConfig:
         return PatchMatchConfig(patch_size=self.patch_size, iterations=self.iterations,
-                                guide_weight=self.guide_weight, seed=self.seed)
+                                guide_weight=self.guide_weight, seed=self.seed,
+                                style_detail=self.style_detail)
 
     def pairs_per_batch(self, height: int, width: int, device=None) -> int:
         if self.batch_size > 0:
