@@ -13,6 +13,10 @@ Two modes, both streaming with memory bounded by the window, never by the clip:
 Remaps are weighted per pixel by how well the guide matched (``exp(-err / error_scale)``), so a
 neighbour cannot paint over what it never saw (occlusions, frame edges).
 
+The NNFs compare the stylized frames on their detail only (``style_detail``): the frames being
+deflickered carry the flicker, and where the guide is flat a full-colour comparison would pick
+the neighbour patch with the target's own flickered brightness, so the average would keep it.
+
 The in-memory :func:`deflicker_frames` (the diffusion sampler calls it on a window of latents'
 decodes, on GPU) and the streaming :class:`StreamingDeflicker` (the runner) share their arithmetic
 and their per-pair seeds, so they give the same frames.
