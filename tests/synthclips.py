@@ -197,18 +197,26 @@ def stylize_clip(clip: Clip, fn=None) -> list[np.ndarray]:
     return [(fn or painterly)(f) for f in clip.frames]
 
 
-def flicker(frames: list[np.ndarray], strength: float = 1.0, seed: int = 0) -> list[np.ndarray]:
+def flicker(frames: list[np.ndarray], strength: float = 1.0, seed: int = 0, *,
+            blotch_cells: int = 4, blotch: float = 0.05, gray_blotches: bool = False,
+            noise: float = 0.05) -> list[np.ndarray]:
     """Independent per-frame flicker: colour gain, brightness, low-frequency blotches and texture
-    noise, as a frame-by-frame stylizer produces. ``strength`` scales all of it."""
+    noise, as a frame-by-frame stylizer produces. ``strength`` scales all of it.
+
+    The blotches are a ``blotch_cells`` x ``blotch_cells`` grid of random values smoothly
+    interpolated over the frame (fewer cells: larger, softer blotches) with standard deviation
+    ``blotch``, per colour channel or, with ``gray_blotches``, one brightness field for all three;
+    ``noise`` is the standard deviation of the fine texture noise before its 3x3 blur."""
     rng = np.random.default_rng(seed)
     out = []
     for f in frames:
         h, w = f.shape[:2]
         gain = 1.0 + strength * rng.uniform(-0.12, 0.12, 3)
         bright = strength * rng.uniform(-0.06, 0.06)
-        coarse = rng.normal(0, 1, (4, 4, 3)).astype(np.float32)
-        blotch = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC) * (0.05 * strength)
-        noise = cv2.GaussianBlur(rng.normal(0, 1, (h, w, 3)).astype(np.float32), (3, 3), 0.8)
-        noise *= 0.05 * strength
-        out.append(np.clip(f * gain + bright + blotch + noise, 0, 1).astype(np.float32))
+        coarse = rng.normal(0, 1, (blotch_cells, blotch_cells, 1 if gray_blotches else 3))
+        field = cv2.resize(coarse.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+        blotches = field.reshape(h, w, -1) * (blotch * strength)
+        grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w, 3)).astype(np.float32), (3, 3), 0.8)
+        grain *= noise * strength
+        out.append(np.clip(f * gain + bright + blotches + grain, 0, 1).astype(np.float32))
     return out

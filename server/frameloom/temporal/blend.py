@@ -13,6 +13,10 @@ Two modes, both streaming with memory bounded by the window, never by the clip:
 Remaps are weighted per pixel by how well the guide matched (``exp(-err / error_scale)``), so a
 neighbour cannot paint over what it never saw (occlusions, frame edges).
 
+The NNFs compare the stylized frames on their detail only (``style_detail``): the frames being
+deflickered carry the flicker, and where the guide is flat a full-colour comparison would pick
+the neighbour patch with the target's own flickered brightness, so the average would keep it.
+
 The in-memory :func:`deflicker_frames` (the diffusion sampler calls it on a window of latents'
 decodes, on GPU) and the streaming :class:`StreamingDeflicker` (the runner) share their arithmetic
 and their per-pair seeds, so they give the same frames.
@@ -47,6 +51,9 @@ class DeflickerConfig:
     compensate: bool = False      # restore contrast/sharpness that averaging softens
     batch_size: int = 0           # NNF pairs per batch; 0: automatic
     error_scale: float = 0.002    # guide MSE at which a remap's weight falls to 1/e
+    # Match the style on detail only: full colour follows the flicker where the guide is flat
+    # (see patchmatch). False: the full-colour matching of earlier releases, for comparisons.
+    style_detail: bool = True
 
     @classmethod
     def from_spec(cls, spec_temporal=None, **overrides) -> "DeflickerConfig":
@@ -77,7 +84,8 @@ class DeflickerConfig:
 
     def patchmatch(self) -> PatchMatchConfig:
         return PatchMatchConfig(patch_size=self.patch_size, iterations=self.iterations,
-                                guide_weight=self.guide_weight, seed=self.seed)
+                                guide_weight=self.guide_weight, seed=self.seed,
+                                style_detail=self.style_detail)
 
     def pairs_per_batch(self, height: int, width: int, device=None) -> int:
         if self.batch_size > 0:

@@ -9,6 +9,14 @@ where the guide is the original footage and the style the stylized frames. When 
 is unknown (keyframe propagation) it is estimated by voting the source style through the current
 field after every iteration, as EbSynth does.
 
+With ``style_detail`` the style term compares each patch's detail only: every style pixel minus
+the mean of the patch-sized window around it. A per-frame stylizer's flicker is mostly slowly
+varying colour and brightness (gain, offset, soft blotches); where the guide is flat (sky, walls)
+the guide term cannot tell candidates apart, so full-colour style matching picks whichever source
+patch has the target's flickered brightness, and the blend then copies the flicker instead of
+averaging it out. Detail still aligns strokes and edges the guide does not show. The deflicker
+turns it on; keyframe propagation (no flicker in its style) keeps full colour.
+
 Everything is plain tensor arithmetic (unfold, index_select, shifts), so the same code runs on CPU
 and CUDA with nothing compiled at run time. Propagation is vectorised: instead of PatchMatch's
 serial scan, every pixel tries its four neighbours' offsets at once (a jump-flood step), then a few
@@ -44,6 +52,7 @@ class PatchMatchConfig:
     max_levels: int = 6
     search_samples: int = 3      # random candidates per round (radius halves each time)
     seed: int = 0
+    style_detail: bool = False   # style term on detail only (blind to low-frequency colour)
 
     def with_(self, **changes) -> "PatchMatchConfig":
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -85,6 +94,13 @@ def shift_field(field: Tensor, dy: int, dx: int) -> Tensor:
 
 
 _GRIDS: dict = {}
+
+
+def box_mean(x: Tensor, size: int) -> Tensor:
+    """Mean over the ``size`` x ``size`` window (odd) around every pixel, borders replicated.
+    ``(B, C, H, W)`` -> same."""
+    r = size // 2
+    return F.avg_pool2d(F.pad(x, (r, r, r, r), mode="replicate"), size, stride=1)
 
 
 def _grid(h: int, w: int, device) -> tuple[Tensor, Tensor]:
@@ -221,9 +237,15 @@ def _scaled(noise: Tensor, radius: int) -> Tensor:
 # Search
 # ---------------------------------------------------------------------------------------------
 
-def _features(guide: Tensor, style: Tensor | None, guide_weight: float) -> Tensor:
+def _features(guide: Tensor, style: Tensor | None, guide_weight: float, detail: int = 0) -> Tensor:
+    """Per-pixel features whose patch SSD is the distance above; ``detail > 1`` keeps only the
+    style's deviation from its ``detail``-wide local mean. ``(B, C + 3, H, W)``."""
     g = guide * math.sqrt(guide_weight)
-    return g if style is None else torch.cat([g, style], dim=1)
+    if style is None:
+        return g
+    if detail > 1:
+        style = style - box_mean(style, detail)
+    return torch.cat([g, style], dim=1)
 
 
 def _improve(off, best, cand, src_rows, tgt_rows, src_hw):
@@ -296,14 +318,16 @@ def nnf(src_guide: Tensor, tgt_guide: Tensor, src_style: Tensor, tgt_style: Tens
         else:
             off = torch.round(F.interpolate(off, size=size, mode="nearest") * 2.0)
             radius, iters = 4, config.iterations if level > 0 else max(1, (config.iterations + 1) // 2)
-        src_feat = _features(sg, ss, config.guide_weight)
+        detail = ps if config.style_detail else 0
+        src_feat = _features(sg, ss, config.guide_weight, detail)
         refresh = None
         if tgt_style is not None:
-            tgt_feat = _features(tg, resize_area(tgt_style, size), config.guide_weight)
+            tgt_feat = _features(tg, resize_area(tgt_style, size), config.guide_weight, detail)
         else:
-            def refresh(o, sg=tg, ss=ss, ps=ps):
+            def refresh(o, sg=tg, ss=ss, ps=ps, detail=detail):
                 est = vote(ss, clamp_offsets(o, tuple(ss.shape[-2:])), ps)
-                return _features(sg, est if estimate is None else estimate(est), config.guide_weight)
+                return _features(sg, est if estimate is None else estimate(est), config.guide_weight,
+                                 detail)
 
             tgt_feat = refresh(clamp_offsets(off, size))
         off, cost = search_level(src_feat, tgt_feat, off, ps, iters, radius, config.search_samples,
@@ -321,4 +345,4 @@ def guide_error(src_guide: Tensor, tgt_guide: Tensor, off: Tensor) -> Tensor:
     one stray pixel does not decide a weight. Used to down-weight remaps in occluded areas."""
     warped = gather_pixels(src_guide, clamp_offsets(off, tuple(src_guide.shape[-2:])))
     e = (warped - tgt_guide).pow_(2).mean(1, keepdim=True)
-    return F.avg_pool2d(F.pad(e, (2, 2, 2, 2), mode="replicate"), 5, stride=1).squeeze(1)
+    return box_mean(e, 5).squeeze(1)
