@@ -131,8 +131,8 @@ def test_cancel_headless_job(tmp_path, media):
         with srv.client() as c:
             first = c.submit(job("shots/a", "out/c1"))
             second = c.submit(job("shots/a", "out/c2"))
-            assert c.get_job(second.id).queue_position == 0
             wait_until(lambda: c.get_job(first.id).state == pb.JOB_STATE_RUNNING)
+            assert c.get_job(second.id).queue_position == 0   # next, once the first has started
             assert c.cancel_job(second.id).state == pb.JOB_STATE_CANCELLED   # while queued
             c.cancel_job(first.id)                                             # while running
             final = wait_until(lambda: (j := c.get_job(first.id)).state == pb.JOB_STATE_CANCELLED and j)
