@@ -130,6 +130,9 @@ for step in cfg["steps"]:
         record["leftovers"] = [d for d in os.listdir(os.path.join(os.path.dirname(
             cfg["scene"]["blend"]), "frameloom"))] if os.path.isdir(os.path.join(
                 os.path.dirname(cfg["scene"]["blend"]), "frameloom")) else []
+    elif step["op"] == "select":
+        for s in strips(scene):
+            s.select = s.name in step["names"]
     elif step["op"] == "set":
         setattr(settings, step["key"], step["value"])
     elif step["op"] == "render_source":

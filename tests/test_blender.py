@@ -1,0 +1,224 @@
+"""The Blender add-on inside real Blender (3.4.1 and 5.0.1), headless, against a real server.
+
+Each test runs one Blender session (tests/blender/session.py) that installs the zip the way a
+user does, puts a real H.264 movie strip on the timeline trimmed at both ends (source frames 2-10
+of 12, timeline frames 12-20, a colour strip right above it), and drives the add-on's public
+scripting surface. What Blender made is then checked against `frameloom stylize` of the same
+frames and against what the server received.
+"""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blenderhosts import CACHE, HOSTS, ServeProcess
+from frameloom.cli import main as frameloom_main
+from frameloom_client import decode_png, pb
+from mediafiles import photo_frames, write_clip
+from test_service_helpers import wait_until
+
+FIRST, LAST = 2, 10                 # the shot's visible source frames
+TIMELINE_START = 12                 # frame_start 10 + 2 frames trimmed
+
+
+@pytest.fixture(scope="module")
+def zips(tmp_path_factory):
+    out = tmp_path_factory.mktemp("zips")
+    assert frameloom_main(["blender", "build", "-o", str(out), "--platform", "linux-x64",
+                           "--python", "3.11", "--cache", CACHE]) == 0
+    return {"legacy": out / "frameloom_blender_legacy.zip",
+            "extension": out / "frameloom-0.2.0-linux-x64-cp311.zip", "dir": out}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = ServeProcess(tmp_path_factory.mktemp("serve"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def movie(tmp_path_factory):
+    return write_clip(tmp_path_factory.mktemp("media") / "shot.mp4", photo_frames((160, 96), 12))
+
+
+@pytest.fixture(params=HOSTS, ids=lambda h: f"blender-{h.name}")
+def host(request):
+    request.param.skip_unless_available()
+    return request.param
+
+
+def session(host, zips, movie, tmp_path, server_target, steps, **extra) -> dict:
+    cfg = {"install": host.install, "zip": host.zip_for(zips),
+           "scene": {"movie": movie, "channel": 2, "frame_start": 10, "trim_start": 2,
+                     "trim_end": 1, "blocker": True, "blend": str(tmp_path / "edit.blend"),
+                     "view_transform": "Filmic" if host.name == "3.4" else "AgX"},
+           "settings": {"server": server_target, **extra.pop("settings", {})},
+           "steps": steps, **extra}
+    return host.run(tmp_path / "session", cfg)
+
+
+def read_folder(folder) -> list[np.ndarray]:
+    return [decode_png(p.read_bytes()) for p in sorted(Path(folder).glob("*.png"))]
+
+
+def result_strips(strips) -> list[dict]:
+    return [s for s in strips if s["source"] == "shot"]
+
+
+def assert_close(got: list[np.ndarray], want: list[np.ndarray]) -> None:
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        assert np.abs(g.astype(int) - w.astype(int)).max() <= 1
+
+
+SETTINGS = {"style": "filter:cartoon", "temporal_mode": "window", "window": 1}
+
+
+def test_stylized_strip_placed_and_matches_frameloom_stylize(host, zips, movie, server, tmp_path):
+    src = tmp_path / "source-frames"
+    out = session(host, zips, movie, tmp_path, server.target, params={"levels": 6},
+                  settings=SETTINGS,
+                  steps=[{"op": "stylize"}, {"op": "stylize"}, {"op": "set", "key": "window",
+                                                                "value": 2},
+                         {"op": "stylize"}, {"op": "render_source", "folder": str(src)}])
+    first, again, _, changed, _ = out["steps"]
+    assert [r["error"] for r in first["results"]] == [None]
+    made = result_strips(first["strips"])
+    assert len(made) == 1
+    strip = made[0]
+    # Channel 3 holds a colour strip over part of the shot: the first free channel is 4.
+    assert (strip["type"], strip["channel"], strip["start"], strip["length"]) == \
+        ("IMAGE", 4, TIMELINE_START, LAST - FIRST + 1)
+    assert strip["files"] == [f"frame_{i:06d}.png" for i in range(FIRST, LAST + 1)]
+    assert Path(strip["directory"]).parent.name == "frameloom"       # //frameloom beside the .blend
+    assert not strip["select"] and [s["select"] for s in first["strips"] if s["name"] == "shot"] == [True]
+
+    # The same settings again: the server's cache answers and the earlier strip is replaced.
+    assert again["results"][0]["cached"] and again["results"][0]["error"] is None
+    assert result_strips(again["strips"]) == made
+    # Changed settings: a new result beside the first.
+    assert changed["results"][0]["error"] is None and not changed["results"][0]["cached"]
+    after = result_strips(changed["strips"])
+    assert len(after) == 2 and {s["channel"] for s in after} == {4, 5}
+    assert len({s["spec"] for s in after}) == 2
+
+    got = read_folder(strip["directory"])
+    # The source of truth is Blender's own picture of the strip (its sequencer render, Standard
+    # view): `frameloom stylize` of exactly those frames must give the same pixels, whatever the
+    # scene's view transform (Filmic/AgX here) is.
+    frames = sorted(src.glob("*.png"))
+    assert len(frames) == LAST - FIRST + 1
+    ref = tmp_path / "ref"
+    assert frameloom_main(["stylize", str(src), "--style", "filter:cartoon", "--param", "levels=6",
+                           "--window", "1", "-o", str(ref)]) == 0
+    assert_close(got, read_folder(ref))
+    if host.name == "3.4":
+        # 3.4.1's decode equals PyAV's, so it also equals stylizing the movie file itself.
+        ref_movie = tmp_path / "ref-movie"
+        assert frameloom_main(["stylize", movie, "--frames", f"{FIRST}-{LAST}", "--style",
+                               "filter:cartoon", "--param", "levels=6", "--window", "1", "-o",
+                               str(ref_movie)]) == 0
+        assert_close(got, read_folder(ref_movie))
+
+
+def test_keyframed_settings_arrive_as_per_frame_keyframes(host, zips, movie, server, tmp_path):
+    # strength: linear keys at timeline 13 (0.3) and 17 (0.8); guidance: Bezier keys 12 -> 20.
+    keys = {"strength": [[13, 0.3, "LINEAR"], [17, 0.8, "LINEAR"]],
+            "guidance": [[12, 2.0, "BEZIER"], [20, 9.0, "BEZIER"]]}
+    out = session(host, zips, movie, tmp_path, server.target, keys=keys,
+                  settings={"style": "diffusion", "model": "builtin:tiny", "prompt": "a test",
+                            "steps": 2, "temporal_mode": "none"},
+                  steps=[{"op": "stylize"}])
+    result = out["steps"][0]["results"][0]
+    assert result["error"] is None, result
+    with server.client() as client:
+        job = client.get_job(result["job_id"])
+    assert job.state == pb.JOB_STATE_SUCCEEDED
+    kf = list(job.spec.keyframes)
+    strength = [(k.frame, round(k.strength, 5)) for k in kf if k.HasField("strength")]
+    # Source index = timeline frame - 10. Held before 13 and after 17: the range's ends, the two
+    # keys, nothing between (linear interpolation gives those back).
+    assert strength == [(2, 0.3), (3, 0.3), (7, 0.8), (10, 0.8)]
+    guidance = {k.frame: k.guidance for k in kf if k.HasField("guidance")}
+    frames = sorted(guidance)
+    assert frames[0] == FIRST and frames[-1] == LAST
+    curve = out["fcurves"]["frameloom.guidance"]          # Blender's F-curve at timeline 0..39
+    scheduled = np.interp(range(FIRST, LAST + 1), frames, [guidance[f] for f in frames])
+    np.testing.assert_allclose(scheduled, [curve[f + 10] for f in range(FIRST, LAST + 1)],
+                               atol=1e-4)
+
+
+def test_cancel_mid_job_leaves_nothing(host, zips, tmp_path, server):
+    long_movie = write_clip(tmp_path / "long.mp4", photo_frames((160, 96), 40, photo="coffee"))
+    out = session(host, zips, long_movie, tmp_path, server.target,
+                  settings={"style": "filter:oil", "temporal_mode": "window", "window": 3},
+                  steps=[{"op": "cancel", "after": 1}])
+    step = out["steps"][0]
+    assert step["cancelled_at"] is not None and step["cancelled_at"] < 37
+    [result] = step["results"]
+    assert result["error"] == "cancelled" and result["strip"] is None
+    assert result_strips(step["strips"]) == [] and len(step["strips"]) == 2
+    assert step["leftovers"] == []                                  # no half-written folder
+    with server.client() as client:
+        job = wait_until(lambda: (j := client.get_job(result["job_id"])).state
+                         in (pb.JOB_STATE_CANCELLED, pb.JOB_STATE_SUCCEEDED) and j, timeout=30)
+    assert job.state == pb.JOB_STATE_CANCELLED
+
+
+def test_errors_are_one_line_and_add_nothing(host, zips, movie, tmp_path):
+    stopped = ServeProcess(tmp_path / "stopped")
+    target = stopped.target
+    stopped.stop()
+    out = session(host, zips, movie, tmp_path, target, settings=SETTINGS,
+                  steps=[{"op": "stylize"}, {"op": "select", "names": ["blocker"]},
+                         {"op": "stylize"}])
+    down, _, colour = out["steps"]
+    [err] = down["results"]
+    assert err["error"] == (f"cannot reach the frameloom server at {target} (is `frameloom "
+                            "serve` running there?)")
+    assert [s["name"] for s in down["strips"]] == ["shot", "blocker"]
+    [err] = colour["results"]
+    assert err["error"] == ("blocker is a color strip; frameloom stylizes movie and image strips")
+    assert len(colour["strips"]) == 2
+
+
+def test_zips_validate_and_carry_their_wheels(zips):
+    ext, legacy = zipfile.ZipFile(zips["extension"]), zipfile.ZipFile(zips["legacy"])
+    import tomllib
+
+    manifest = tomllib.loads(ext.read("blender_manifest.toml").decode())
+    assert manifest["id"] == "frameloom" and manifest["type"] == "add-on"
+    assert "network" in manifest["permissions"]
+    assert manifest["platforms"] == ["linux-x64"]
+    assert (manifest["blender_version_min"], manifest["blender_version_max"]) == ("4.2.0", "5.1.0")
+    names = set(ext.namelist())
+    wheels = [w.removeprefix("./") for w in manifest["wheels"]]
+    assert all(w in names for w in wheels)
+    tags = {Path(w).name.split("-")[0]: Path(w).name for w in wheels}
+    assert set(tags) == {"grpcio", "protobuf", "typing_extensions", "frameloom_client"}
+    assert "-cp311-cp311-manylinux" in tags["grpcio"] and "abi3-manylinux" in tags["protobuf"]
+    assert "__init__.py" in names and not any(n.startswith("_vendor") for n in names)
+    lnames = set(legacy.namelist())
+    assert "frameloom_blender/__init__.py" in lnames and "blender_manifest.toml" not in \
+        {Path(n).name for n in lnames}
+    for module in ("grpc/__init__.py", "google/protobuf/__init__.py", "typing_extensions.py",
+                   "frameloom_client/__init__.py"):
+        assert f"frameloom_blender/_vendor/cp311-linux-x64/{module}" in lnames
+    assert "frameloom_blender/_vendor/cp311-linux-x64-numpy/numpy/__init__.py" in lnames
+    # Blender's own validator (it ships in the bpy module): stricter than its installer.
+    from blenderhosts import BPY_PYTHON
+    import subprocess
+
+    if not Path(BPY_PYTHON).is_file():
+        pytest.skip("bpy 5.0.1 venv not installed: no blender_ext.py to validate with")
+    purelib = subprocess.run([BPY_PYTHON, "-c", "import sysconfig; print(sysconfig.get_paths()"
+                              "['purelib'])"], capture_output=True, text=True, check=True).stdout
+    [ext_py] = Path(purelib.strip()).glob("bpy/*/scripts/addons_core/bl_pkg/cli/blender_ext.py")
+    done = subprocess.run([BPY_PYTHON, str(ext_py), "validate", str(zips["extension"])],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
