@@ -222,3 +222,29 @@ def test_zips_validate_and_carry_their_wheels(zips):
     done = subprocess.run([BPY_PYTHON, str(ext_py), "validate", str(zips["extension"])],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_frameloom_blender_install_enables_the_addon(host, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from blenderhosts import BPY_PYTHON
+
+    blender = "blender" if host.name == "3.4" else BPY_PYTHON
+    env = {**os.environ, "BLENDER_USER_SCRIPTS": str(tmp_path / "scripts"),
+           "BLENDER_USER_CONFIG": str(tmp_path / "config"),
+           "BLENDER_USER_EXTENSIONS": str(tmp_path / "extensions")}
+    done = subprocess.run([sys.executable, "-m", "frameloom.cli", "blender", "install",
+                           "--blender", blender, "--cache", CACHE], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "installed" in done.stderr
+    # The bpy module starts on factory preferences; Blender itself loads the saved ones.
+    check = ("import bpy; bpy.app.background and bpy.ops.wm.read_userpref(); print('ENABLED', "
+             "sorted(a for a in bpy.context.preferences.addons.keys() if 'frameloom' in a))")
+    cmd = (["blender", "-b", "--python-expr", check] if host.name == "3.4"
+           else [BPY_PYTHON, "-c", check])
+    seen = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120).stdout
+    line = next(l for l in seen.splitlines() if l.startswith("ENABLED"))
+    assert ("frameloom_blender" if host.name == "3.4" else "bl_ext.user_default.frameloom") in line

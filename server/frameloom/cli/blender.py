@@ -277,7 +277,8 @@ VERSION_SCRIPT = "import bpy, sys; print('FRAMELOOM_BLENDER', *bpy.app.version, 
 def _runner(blender: str, script: str, *args: str) -> list[str]:
     if Path(blender).name.startswith("python"):      # the bpy module in a Python venv
         return [blender, "-c", script, "--", *args]
-    return [blender, "-b", "--factory-startup", "--python-expr", script, "--", *args]
+    # Not --factory-startup: the preferences saved afterwards must be the user's own, plus this.
+    return [blender, "-b", "--python-expr", script, "--", *args]
 
 
 def _run_blender(cmd: list[str], marker: str) -> str:
