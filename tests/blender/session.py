@@ -130,6 +130,15 @@ for step in cfg["steps"]:
         record["leftovers"] = [d for d in os.listdir(os.path.join(os.path.dirname(
             cfg["scene"]["blend"]), "frameloom"))] if os.path.isdir(os.path.join(
                 os.path.dirname(cfg["scene"]["blend"]), "frameloom")) else []
+    elif step["op"] == "trim":
+        movie.frame_offset_start, movie.frame_offset_end = step["start"], step["end"]
+    elif step["op"] == "read_only":
+        # The add-on's own frame reading alone (sequencer render + load), for the benchmark.
+        import tempfile
+        reader = sys.modules[addon.__name__ + ".reader"]
+        with tempfile.TemporaryDirectory() as folder:
+            frames = reader.read_strip(scene, movie, folder, False)
+            record["frames"] = len(frames)
     elif step["op"] == "select":
         for s in strips(scene):
             s.select = s.name in step["names"]
