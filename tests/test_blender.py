@@ -246,5 +246,5 @@ def test_frameloom_blender_install_enables_the_addon(host, tmp_path):
     cmd = (["blender", "-b", "--python-expr", check] if host.name == "3.4"
            else [BPY_PYTHON, "-c", check])
     seen = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120).stdout
-    line = next(l for l in seen.splitlines() if l.startswith("ENABLED"))
+    line = next(t for t in seen.splitlines() if t.startswith("ENABLED"))
     assert ("frameloom_blender" if host.name == "3.4" else "bl_ext.user_default.frameloom") in line

@@ -51,7 +51,7 @@ def describe(scene):
 def build_scene():
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 24, 1.0
-    ed = scene.sequence_editor_create()
+    scene.sequence_editor_create()
     coll = strips(scene)
     sc = cfg["scene"]
     movie = coll.new_movie("shot", sc["movie"], sc["channel"], sc["frame_start"])

@@ -26,8 +26,11 @@ def read_token(path: str) -> str | None:
 
 
 def connect(server: str, token_file: str = "", tls: bool = False, tls_ca: str = "",
-            timeout: float = 10.0) -> tuple[FrameloomClient, object]:
-    """A client and the server's capabilities, or a one-line error (``ValueError``)."""
+            timeout: float = 10.0, ready_timeout: float = 3.0) -> tuple[FrameloomClient, object]:
+    """A client and the server's capabilities, or a one-line error (``ValueError``).
+
+    This runs on Blender's main thread: a server that does not answer fails after
+    ``ready_timeout`` seconds rather than the client's default, so the UI never hangs long."""
     server = server.strip()
     if not server or ":" not in server:
         raise ValueError(f"server must be HOST:PORT, got {server!r}")
@@ -38,7 +41,7 @@ def connect(server: str, token_file: str = "", tls: bool = False, tls_ca: str = 
         except OSError as exc:
             raise ValueError(f"cannot read the CA file {tls_ca}: {exc.strerror}") from None
     client = FrameloomClient(server, token=read_token(token_file), tls=tls, root_certificates=ca,
-                             timeout=timeout)
+                             timeout=timeout, ready_timeout=ready_timeout)
     try:
         caps = client.capabilities()
     except FrameloomError as exc:

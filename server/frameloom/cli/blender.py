@@ -289,7 +289,7 @@ def _run_blender(cmd: list[str], marker: str) -> str:
     for line in done.stdout.splitlines():
         if line.startswith(marker):
             return line[len(marker):].strip()
-    tail = [l for l in (done.stdout + done.stderr).splitlines() if l.strip()][-1:] or ["no output"]
+    tail = [t for t in (done.stdout + done.stderr).splitlines() if t.strip()][-1:] or ["no output"]
     raise UserError(f"{cmd[0]} failed: {tail[0]}")
 
 
