@@ -170,21 +170,30 @@ def test_cancel_mid_job_leaves_nothing(host, zips, tmp_path, server):
     assert job.state == pb.JOB_STATE_CANCELLED
 
 
-def test_errors_are_one_line_and_add_nothing(host, zips, movie, tmp_path):
+def test_errors_are_one_line_and_add_nothing(host, zips, movie, server, tmp_path):
     stopped = ServeProcess(tmp_path / "stopped")
     target = stopped.target
     stopped.stop()
-    out = session(host, zips, movie, tmp_path, target, settings=SETTINGS,
-                  steps=[{"op": "stylize"}, {"op": "select", "names": ["blocker"]},
-                         {"op": "stylize"}])
-    down, _, colour = out["steps"]
-    [err] = down["results"]
-    assert err["error"] == (f"cannot reach the frameloom server at {target} (is `frameloom "
-                            "serve` running there?)")
-    assert [s["name"] for s in down["strips"]] == ["shot", "blocker"]
-    [err] = colour["results"]
-    assert err["error"] == ("blocker is a color strip; frameloom stylizes movie and image strips")
-    assert len(colour["strips"]) == 2
+    out = session(host, zips, movie, tmp_path, target, settings=SETTINGS, steps=[
+        {"op": "stylize"},
+        {"op": "set", "key": "server", "value": server.target},
+        {"op": "select", "names": ["blocker"]}, {"op": "stylize"},
+        {"op": "add_missing", "path": str(tmp_path / "moved.mp4")}, {"op": "stylize"},
+        {"op": "select", "names": ["shot"]}, {"op": "set", "key": "style", "value": "filter:nope"},
+        {"op": "stylize"},
+        {"op": "set", "key": "style", "value": "diffusion"},
+        {"op": "set", "key": "model", "value": "no/such/model.safetensors"}, {"op": "stylize"}])
+    errors = [s["results"][0]["error"] for s in out["steps"] if s["op"] == "stylize"]
+    assert errors[0] == (f"cannot reach the frameloom server at {target} (is `frameloom serve` "
+                         "running there?)")
+    assert errors[1] == "blocker is a color strip; frameloom stylizes movie and image strips"
+    assert errors[2] == f"gone: media file not found: {tmp_path / 'moved.mp4'}"
+    assert errors[3].startswith("the server offers no style 'filter:nope'; it offers ")
+    assert "no/such/model.safetensors" in errors[4]          # the server's own refusal
+    assert all(e and "\n" not in e and "Traceback" not in e for e in errors)
+    for step in out["steps"]:
+        assert result_strips(step["strips"]) == []           # nothing half-added, ever
+    assert not (tmp_path / "frameloom").exists() or not any((tmp_path / "frameloom").iterdir())
 
 
 def test_zips_validate_and_carry_their_wheels(zips):

@@ -139,6 +139,14 @@ for step in cfg["steps"]:
         with tempfile.TemporaryDirectory() as folder:
             frames = reader.read_strip(scene, movie, folder, False)
             record["frames"] = len(frames)
+    elif step["op"] == "add_missing":
+        # A movie strip whose file disappears after it was added (moved, unmounted).
+        import shutil
+        shutil.copy(cfg["scene"]["movie"], step["path"])
+        gone = strips(scene).new_movie("gone", step["path"], 7, movie.frame_final_start)
+        os.remove(step["path"])
+        for s in strips(scene):
+            s.select = s == gone
     elif step["op"] == "select":
         for s in strips(scene):
             s.select = s.name in step["names"]
