@@ -196,6 +196,51 @@ def test_errors_are_one_line_and_add_nothing(host, zips, movie, server, tmp_path
     assert not (tmp_path / "frameloom").exists() or not any((tmp_path / "frameloom").iterdir())
 
 
+def test_image_sequence_strips_8_and_16_bit(host, zips, movie, server, tmp_path):
+    from frameloom_client import encode_png
+
+    photos = photo_frames((160, 96), 6, photo="chelsea")
+    seq8, seq16 = tmp_path / "seq8", tmp_path / "seq16"
+    seq8.mkdir()
+    seq16.mkdir()
+    ramp = np.linspace(0, 200, 160, dtype=np.uint16)[None, :, None]   # below-8-bit detail
+    for i, f in enumerate(photos):
+        (seq8 / f"img_{i:04d}.png").write_bytes(encode_png(f))
+        (seq16 / f"img_{i:04d}.png").write_bytes(encode_png(f.astype(np.uint16) * 257 + ramp))
+    rendered16 = tmp_path / "rendered16"
+    out = session(host, zips, movie, tmp_path, server.target, settings=SETTINGS, steps=[
+        {"op": "add_images", "name": "seq8", "folder": str(seq8), "channel": 6,
+         "frame_start": 40, "trim_start": 1},
+        {"op": "add_images", "name": "seq16", "folder": str(seq16), "channel": 8,
+         "frame_start": 40},
+        {"op": "select", "names": ["seq8", "seq16"]}, {"op": "stylize"},
+        {"op": "render_source", "strip": "seq16", "depth": "16", "folder": str(rendered16)}])
+    step = out["steps"][3]
+    results = {r["source"]: r for r in step["results"]}
+    assert set(results) == {"seq8", "seq16"} and all(r["error"] is None for r in results.values())
+    made = {s["source"]: s for s in step["strips"] if s["source"]}
+    assert (made["seq8"]["channel"], made["seq8"]["start"], made["seq8"]["length"]) == (7, 41, 5)
+    assert made["seq8"]["files"] == [f"frame_{i:06d}.png" for i in range(1, 6)]
+    assert (made["seq16"]["channel"], made["seq16"]["start"], made["seq16"]["length"]) == (9, 40, 6)
+
+    # 8-bit PNGs: Blender's picture of them is the files' pixels, so the result equals
+    # `frameloom stylize` of the files themselves.
+    ref8 = tmp_path / "ref8"
+    assert frameloom_main(["stylize", str(seq8), "--frames", "1-5", "--style", "filter:cartoon",
+                           "--window", "1", "-o", str(ref8)]) == 0
+    assert_close(read_folder(made["seq8"]["directory"]), read_folder(ref8))
+    # 16-bit sources give 16-bit results, equal to stylizing the frames Blender showed.
+    got16 = read_folder(made["seq16"]["directory"])
+    assert got16[0].dtype == np.uint16
+    ref16 = tmp_path / "ref16"
+    assert frameloom_main(["stylize", str(rendered16), "--style", "filter:cartoon", "--window",
+                           "1", "--bit-depth", "16", "-o", str(ref16)]) == 0
+    want16 = read_folder(ref16)
+    assert len(got16) == len(want16) == 6
+    for g, w in zip(got16, want16):
+        assert np.abs(g.astype(int) - w.astype(int)).max() <= 257      # one 8-bit code
+
+
 def test_zips_validate_and_carry_their_wheels(zips):
     ext, legacy = zipfile.ZipFile(zips["extension"]), zipfile.ZipFile(zips["legacy"])
     import tomllib

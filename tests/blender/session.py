@@ -153,21 +153,30 @@ for step in cfg["steps"]:
     elif step["op"] == "set":
         setattr(settings, step["key"], step["value"])
     elif step["op"] == "render_source":
-        # The test's own sequencer render of the shot's visible range (Standard view, no dither):
+        # The test's own sequencer render of a strip's visible range (Standard view, no dither):
         # the frames the add-on should have sent, written for `frameloom stylize` to read.
+        target = strips(scene)[step.get("strip", "shot")]
         r = scene.render
         r.resolution_x, r.resolution_y, r.resolution_percentage = 160, 96, 100
         r.dither_intensity = 0.0
         scene.view_settings.view_transform = "Standard"
         r.image_settings.file_format, r.image_settings.color_mode = "PNG", "RGB"
+        r.image_settings.color_depth = step.get("depth", "8")
         r.filepath = os.path.join(step["folder"], "f_######")
-        scene.frame_start = movie.frame_final_start
-        scene.frame_end = movie.frame_final_end - 1
+        scene.frame_start = target.frame_final_start
+        scene.frame_end = target.frame_final_end - 1
         for s in strips(scene):
-            s.mute = s != movie
+            s.mute = s != target
         bpy.ops.render.render(animation=True)
         for s in strips(scene):
             s.mute = False
+    elif step["op"] == "add_images":
+        files = sorted(f for f in os.listdir(step["folder"]) if f.endswith(".png"))
+        seq = strips(scene).new_image(step["name"], os.path.join(step["folder"], files[0]),
+                                      step["channel"], step["frame_start"])
+        for f in files[1:]:
+            seq.elements.append(f)
+        seq.frame_offset_start = step.get("trim_start", 0)
     record["seconds"] = time.perf_counter() - t0
     record["strips"] = describe(scene)
     out["steps"].append(record)
