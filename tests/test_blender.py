@@ -241,6 +241,47 @@ def test_image_sequence_strips_8_and_16_bit(host, zips, movie, server, tmp_path)
         assert np.abs(g.astype(int) - w.astype(int)).max() <= 257      # one 8-bit code
 
 
+@pytest.mark.parametrize("cancel", [False, True], ids=["finish", "cancel"])
+def test_modal_operator_in_a_real_window(zips, server, tmp_path, cancel):
+    """Blender 3.4.1 with a window (Xvfb): the panel's operator runs modal, the UI keeps ticking
+    while the server works, and Cancel stops it with nothing left behind."""
+    import json
+    import os
+    import shutil
+    import subprocess
+
+    if not (shutil.which("blender") and shutil.which("xvfb-run")):
+        pytest.skip("needs Debian's blender and xvfb-run (bridge/blender/install-test-hosts.sh)")
+    clip = write_clip(tmp_path / "clip.mp4", photo_frames((160, 96), 40 if cancel else 12,
+                                                          photo="chelsea"))
+    cfg = tmp_path / "gui.json"
+    cfg.write_text(json.dumps({"zip": str(zips["legacy"]), "movie": clip, "server": server.target,
+                               "style": "filter:oil", "window": 3, "cancel": cancel,
+                               "blend": str(tmp_path / "gui.blend")}))
+    script = Path(__file__).parent / "blender" / "gui_session.py"
+    env = {**os.environ, "BLENDER_USER_SCRIPTS": str(tmp_path / "scripts"),
+           "BLENDER_USER_CONFIG": str(tmp_path / "config")}
+    done = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x720x24", "blender",
+                           "--factory-startup", "--python", str(script), "--", str(cfg)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    line = next((t for t in done.stdout.splitlines() if t.startswith("GUI_RESULT ")), None)
+    assert line, done.stdout[-3000:] + done.stderr[-3000:]
+    log = json.loads(line[len("GUI_RESULT "):])
+    assert log["invoke"] == ["RUNNING_MODAL"]
+    running = [t for t in log["ticks"] if t[1]]
+    # The UI thread kept running while frames were on their way: many ticks saw it running,
+    # with progress between none and all.
+    assert len(running) >= 5 and any(0 < t[2] < 1 for t in running)
+    results = [s for s in log["strips"] if s[0] != "shot"]
+    if cancel:
+        assert log["cancel_at"] is not None and log["status"] == "shot: cancelled"
+        assert results == []
+        assert not any(p.name.endswith(".partial") for p in (tmp_path / "frameloom").glob("*"))
+    else:
+        assert log["status"] == "shot: shot.frameloom"
+        assert results == [["shot.frameloom", 3, 12, 9]]
+
+
 def test_zips_validate_and_carry_their_wheels(zips):
     ext, legacy = zipfile.ZipFile(zips["extension"]), zipfile.ZipFile(zips["legacy"])
     import tomllib

@@ -6,9 +6,9 @@ set -euo pipefail
 CACHE="${FRAMELOOM_CACHE:-$HOME/.cache/frameloom}"
 VENV="$CACHE/venv-bpy"
 export DEBIAN_FRONTEND=noninteractive
-if ! command -v blender >/dev/null; then
+if ! command -v blender >/dev/null || ! command -v xvfb-run >/dev/null; then
     apt-get update -qq
-    apt-get install -y -q blender >/dev/null
+    apt-get install -y -q blender xvfb >/dev/null     # xvfb: the modal operator's window test
 fi
 if ! "$VENV/bin/python" -c "import bpy" >/dev/null 2>&1; then
     rm -rf "$VENV"
