@@ -176,7 +176,7 @@ def test_errors_are_one_line_and_add_nothing(host, zips, movie, server, tmp_path
     stopped.stop()
     out = session(host, zips, movie, tmp_path, target, settings=SETTINGS, steps=[
         {"op": "stylize"},
-        {"op": "set", "key": "server", "value": server.target},
+        {"op": "set", "key": "server", "value": server.target}, {"op": "offer"},
         {"op": "select", "names": ["blocker"]}, {"op": "stylize"},
         {"op": "add_missing", "path": str(tmp_path / "moved.mp4")}, {"op": "stylize"},
         {"op": "select", "names": ["shot"]}, {"op": "set", "key": "style", "value": "filter:nope"},
@@ -191,6 +191,15 @@ def test_errors_are_one_line_and_add_nothing(host, zips, movie, server, tmp_path
     assert errors[3].startswith("the server offers no style 'filter:nope'; it offers ")
     assert "no/such/model.safetensors" in errors[4]          # the server's own refusal
     assert all(e and "\n" not in e and "Traceback" not in e for e in errors)
+    # Connect reads the offer from the server's capabilities; the style's parameters come with
+    # their defaults and ranges (filter:cartoon: smooth 0-12, levels 2-32, edge 0-20).
+    offer = next(s for s in out["steps"] if s["op"] == "offer")
+    assert offer["refresh"] == offer["style_params"] == ["FINISHED"]
+    assert "filter:cartoon" in offer["offer"]["styles"] and "diffusion" in offer["offer"]["styles"]
+    assert offer["params"] == [["smooth", 5.0], ["levels", 8.0], ["edge", 4.0]]
+    assert offer["offer"]["params"] == [["filter:cartoon", "smooth", 0.0, 12.0],
+                                        ["filter:cartoon", "levels", 2.0, 32.0],
+                                        ["filter:cartoon", "edge", 0.0, 20.0]]
     for step in out["steps"]:
         assert result_strips(step["strips"]) == []           # nothing half-added, ever
     assert not (tmp_path / "frameloom").exists() or not any((tmp_path / "frameloom").iterdir())

@@ -147,6 +147,15 @@ for step in cfg["steps"]:
         os.remove(step["path"])
         for s in strips(scene):
             s.select = s == gone
+    elif step["op"] == "offer":
+        # The panel's Connect, then "Style's Parameters": what the server says the style takes.
+        record["refresh"] = sorted(bpy.ops.frameloom.refresh())
+        record["style_params"] = sorted(bpy.ops.frameloom.style_params())
+        record["params"] = [[p.name, round(p.value, 4)] for p in settings.params]
+        wm = bpy.context.window_manager
+        record["offer"] = {"styles": [x.name for x in wm.frameloom_offer.styles],
+                           "params": [[p.style, p.name, p.low, p.high] for p in
+                                      wm.frameloom_offer.params if p.style == settings.style]}
     elif step["op"] == "select":
         for s in strips(scene):
             s.select = s.name in step["names"]

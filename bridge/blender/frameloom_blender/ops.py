@@ -113,6 +113,30 @@ class FRAMELOOM_OT_refresh(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class FRAMELOOM_OT_style_params(bpy.types.Operator):
+    """Set the parameters to the ones the style takes, at their defaults (Connect first)"""
+    bl_idname = "frameloom.style_params"
+    bl_label = "Style's Parameters"
+    bl_options = {"REGISTER", "UNDO"}
+
+    name: bpy.props.StringProperty(default="", description="only this parameter (empty: all)")
+
+    def execute(self, context):
+        s = context.scene.frameloom
+        offered = props.offered_params(context.window_manager, s.style.strip())
+        if not offered:
+            self.report({"WARNING"}, f"frameloom: the server lists no parameters for {s.style}")
+            return {"CANCELLED"}
+        if not self.name:
+            s.params.clear()
+        have = {p.name for p in s.params}
+        for o in offered:
+            if o.name not in have and (not self.name or o.name == self.name):
+                item = s.params.add()
+                item.name, item.value = o.name, o.default
+        return {"FINISHED"}
+
+
 class _ListEdit(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO", "INTERNAL"}
     collection = ""
@@ -135,7 +159,7 @@ def _list_op(name: str, label: str):
                  "__annotations__": {"index": bpy.props.IntProperty(default=-1)}})
 
 
-CLASSES = (FRAMELOOM_OT_stylize, FRAMELOOM_OT_cancel, FRAMELOOM_OT_refresh,
+CLASSES = (FRAMELOOM_OT_stylize, FRAMELOOM_OT_cancel, FRAMELOOM_OT_refresh, FRAMELOOM_OT_style_params,
            _list_op("params", "Add/Remove Parameter"), _list_op("controlnets", "Add/Remove ControlNet"),
            _list_op("prompts", "Add/Remove Prompt"))
 

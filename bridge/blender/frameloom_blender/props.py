@@ -70,16 +70,26 @@ class FrameloomSettings(bpy.types.PropertyGroup):
     running: BoolProperty()
 
 
+class FrameloomOfferParam(bpy.types.PropertyGroup):
+    """A parameter a style takes (``name``), with its default and range, as the server says."""
+    style: StringProperty()
+    default: FloatProperty()
+    low: FloatProperty()
+    high: FloatProperty()
+    description: StringProperty()
+
+
 class FrameloomOffer(bpy.types.PropertyGroup):
     """What the connected server offers, read from its capabilities."""
     styles: CollectionProperty(type=FrameloomName)
+    params: CollectionProperty(type=FrameloomOfferParam)
     models: CollectionProperty(type=FrameloomName)
     controlnets: CollectionProperty(type=FrameloomName)
     server: StringProperty()
 
 
 CLASSES = (FrameloomName, FrameloomParam, FrameloomControlNet, FrameloomPrompt, FrameloomSettings,
-           FrameloomOffer)
+           FrameloomOfferParam, FrameloomOffer)
 
 
 def register():
@@ -99,13 +109,22 @@ def unregister():
 def set_offer(wm, target: str, caps) -> None:
     offer = wm.frameloom_offer
     offer.server = target
-    for coll in (offer.styles, offer.models, offer.controlnets):
+    for coll in (offer.styles, offer.models, offer.controlnets, offer.params):
         coll.clear()
     for style in caps.styles:
         offer.styles.add().name = style
+    for info in getattr(caps, "style_info", ()):       # servers before 0.2 do not say
+        for p in info.params:
+            item = offer.params.add()
+            item.name, item.style, item.default = p.name, info.kind, p.default_value
+            item.low, item.high, item.description = p.min, p.max, p.description
     for m in caps.models:
         item = (offer.controlnets if m.kind == "controlnet" else offer.models).add()
         item.name, item.kind = m.name, m.kind
+
+
+def offered_params(wm, style: str) -> list:
+    return [p for p in wm.frameloom_offer.params if p.style == style]
 
 
 # ---- settings -> JobSpec ----------------------------------------------------------------------

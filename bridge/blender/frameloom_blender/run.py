@@ -107,6 +107,7 @@ class StylizeRun:
         strip = compat.top_strips(scene).get(name)
         if self._cancelled:
             return self._fail(name, "cancelled")
+        workdir = None
         try:
             reader.check_readable(strip)
             if self._client is None:
@@ -125,8 +126,12 @@ class StylizeRun:
             workdir = tempfile.mkdtemp(prefix="frameloom-src-")
             s.status = f"{name}: reading {count} frames"
             frames = reader.read_strip(scene, strip, workdir, depth16)
-        except (ValueError, UserError, RuntimeError) as exc:
-            return self._fail(name, str(exc).splitlines()[0])
+        except Exception as exc:  # noqa: BLE001 - a report line, never a traceback in Blender
+            if workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+            line = (str(exc).splitlines() or [""])[0]
+            known = isinstance(exc, (ValueError, UserError, RuntimeError))
+            return self._fail(name, line if known else f"{type(exc).__name__}: {line}")
         folder = os.path.join(results_root(), f"{_safe(name)}_{key[:12]}")
         fps = scene.render.fps / (scene.render.fps_base or 1.0)
         self._current = (name, key, folder, workdir, start, count)
@@ -145,7 +150,8 @@ class StylizeRun:
             shutil.rmtree(folder, ignore_errors=True)
             os.replace(folder + ".partial", folder)
             new = self._place(name, key, folder, state.files, start)
-        except (OSError, RuntimeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a report line, never a traceback in Blender
+            shutil.rmtree(folder + ".partial", ignore_errors=True)
             return self._fail(name, f"cannot place the result: {exc}", state.job_id)
         self.results.append(Result(name, strip=new, job_id=state.job_id, cached=state.cached))
 

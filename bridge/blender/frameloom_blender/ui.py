@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import bpy
 
+from . import props
+
 
 class FRAMELOOM_PT_panel(bpy.types.Panel):
     bl_label = "Frameloom"
@@ -27,13 +29,20 @@ class FRAMELOOM_PT_panel(bpy.types.Panel):
 
         box = layout.box()
         box.prop_search(s, "style", offer, "styles")
+        offered = {o.name: o for o in props.offered_params(context.window_manager, s.style)}
         col = box.column(align=True)
         for i, p in enumerate(s.params):
             row = col.row(align=True)
             row.prop(p, "name", text="")
             row.prop(p, "value", text="")
             row.operator("frameloom.edit_params", text="", icon="X").index = i
-        col.operator("frameloom.edit_params", text="Add Parameter", icon="ADD").index = -1
+            o = offered.get(p.name)
+            if o is not None:
+                col.label(text=f"{o.description} ({o.low:g} to {o.high:g})")
+        row = col.row(align=True)
+        if offered:
+            row.operator("frameloom.style_params", text="Style's Parameters", icon="PRESET")
+        row.operator("frameloom.edit_params", text="Add", icon="ADD").index = -1
         if s.style == "diffusion":
             box.prop_search(s, "model", offer, "models")
             box.prop(s, "prompt")
