@@ -76,13 +76,17 @@ HOSTS = [Host("3.4", "legacy"), Host("5.0", "extension")]
 class ServeProcess:
     """`frameloom serve` on a free loopback port, as a user starts it."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, token: str | None = None):
         tmp.mkdir(parents=True, exist_ok=True)
         port_file = tmp / "port"
         self.log = open(tmp / "serve.log", "w")
+        auth = []
+        if token:
+            (tmp / "token").write_text(token + "\n")
+            auth = ["--token-file", str(tmp / "token")]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "frameloom.cli", "serve", "--port", "0", "--port-file",
-             str(port_file), "--store", str(tmp / "store")],
+             str(port_file), "--store", str(tmp / "store"), *auth],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
         deadline = time.monotonic() + 120
         while not (port_file.exists() and port_file.read_text().strip()):

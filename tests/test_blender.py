@@ -131,6 +131,7 @@ def test_keyframed_settings_arrive_as_per_frame_keyframes(host, zips, movie, ser
     keys = {"strength": [[13, 0.3, "LINEAR"], [17, 0.8, "LINEAR"]],
             "guidance": [[12, 2.0, "BEZIER"], [20, 9.0, "BEZIER"]]}
     out = session(host, zips, movie, tmp_path, server.target, keys=keys,
+                  prompts=[[15, "a second prompt"]], markers=[[18, "prompt: a third"]],
                   settings={"style": "diffusion", "model": "builtin:tiny", "prompt": "a test",
                             "steps": 2, "temporal_mode": "none"},
                   steps=[{"op": "stylize"}])
@@ -147,6 +148,9 @@ def test_keyframed_settings_arrive_as_per_frame_keyframes(host, zips, movie, ser
     guidance = {k.frame: k.guidance for k in kf if k.HasField("guidance")}
     frames = sorted(guidance)
     assert frames[0] == FIRST and frames[-1] == LAST
+    # Prompts: the panel's list (timeline 15) and a `prompt: ...` marker (timeline 18).
+    prompts = [(k.frame, k.prompt) for k in kf if k.HasField("prompt")]
+    assert prompts == [(2, "a test"), (5, "a second prompt"), (8, "a third")]
     curve = out["fcurves"]["frameloom.guidance"]          # Blender's F-curve at timeline 0..39
     scheduled = np.interp(range(FIRST, LAST + 1), frames, [guidance[f] for f in frames])
     np.testing.assert_allclose(scheduled, [curve[f + 10] for f in range(FIRST, LAST + 1)],
@@ -174,7 +178,10 @@ def test_errors_are_one_line_and_add_nothing(host, zips, movie, server, tmp_path
     stopped = ServeProcess(tmp_path / "stopped")
     target = stopped.target
     stopped.stop()
-    out = session(host, zips, movie, tmp_path, target, settings=SETTINGS, steps=[
+    guarded = ServeProcess(tmp_path / "guarded", token="s3cret")
+    wrong = tmp_path / "wrong-token"
+    wrong.write_text("guess\n")
+    steps = [
         {"op": "stylize"},
         {"op": "set", "key": "server", "value": server.target}, {"op": "offer"},
         {"op": "select", "names": ["blocker"]}, {"op": "stylize"},
@@ -182,7 +189,15 @@ def test_errors_are_one_line_and_add_nothing(host, zips, movie, server, tmp_path
         {"op": "select", "names": ["shot"]}, {"op": "set", "key": "style", "value": "filter:nope"},
         {"op": "stylize"},
         {"op": "set", "key": "style", "value": "diffusion"},
-        {"op": "set", "key": "model", "value": "no/such/model.safetensors"}, {"op": "stylize"}])
+        {"op": "set", "key": "model", "value": "no/such/model.safetensors"}, {"op": "stylize"},
+        {"op": "set", "key": "style", "value": "filter:cartoon"},
+        {"op": "set", "key": "server", "value": guarded.target}, {"op": "stylize"},
+        {"op": "set", "key": "token_file", "value": str(wrong)}, {"op": "stylize"},
+        {"op": "set", "key": "token_file", "value": str(tmp_path / "absent")}, {"op": "stylize"}]
+    try:
+        out = session(host, zips, movie, tmp_path, target, settings=SETTINGS, steps=steps)
+    finally:
+        guarded.stop()
     errors = [s["results"][0]["error"] for s in out["steps"] if s["op"] == "stylize"]
     assert errors[0] == (f"cannot reach the frameloom server at {target} (is `frameloom serve` "
                          "running there?)")
@@ -190,6 +205,9 @@ def test_errors_are_one_line_and_add_nothing(host, zips, movie, server, tmp_path
     assert errors[2] == f"gone: media file not found: {tmp_path / 'moved.mp4'}"
     assert errors[3].startswith("the server offers no style 'filter:nope'; it offers ")
     assert "no/such/model.safetensors" in errors[4]          # the server's own refusal
+    assert errors[5].startswith(f"the frameloom server at {guarded.target} refused the token")
+    assert errors[6].startswith(f"the frameloom server at {guarded.target} refused the token")
+    assert errors[7].startswith(f"cannot read the token file {tmp_path / 'absent'}")
     assert all(e and "\n" not in e and "Traceback" not in e for e in errors)
     # Connect reads the offer from the server's capabilities; the style's parameters come with
     # their defaults and ranges (filter:cartoon: smooth 0-12, levels 2-32, edge 0-20).

@@ -96,6 +96,11 @@ scene, movie = build_scene()
 settings = scene.frameloom
 for key, value in cfg.get("settings", {}).items():
     setattr(settings, key, value)
+for frame, text in cfg.get("prompts", []):
+    item = settings.prompts.add()
+    item.frame, item.text = frame, text
+for frame, name in cfg.get("markers", []):
+    scene.timeline_markers.new(name, frame=frame)
 for name, value in cfg.get("params", {}).items():
     p = settings.params.add()
     p.name, p.value = name, value
