@@ -51,11 +51,12 @@ def host(request):
     return request.param
 
 
-def session(host, zips, movie, tmp_path, server_target, steps, **extra) -> dict:
+def session(host, zips, movie, tmp_path, server_target, steps, hard_trim=0, **extra) -> dict:
     cfg = {"install": host.install, "zip": host.zip_for(zips),
            "scene": {"movie": movie, "channel": 2, "frame_start": 10, "trim_start": 2,
                      "trim_end": 1, "blocker": True, "blend": str(tmp_path / "edit.blend"),
-                     "view_transform": "Filmic" if host.name == "3.4" else "AgX"},
+                     "view_transform": "Filmic" if host.name == "3.4" else "AgX",
+                     "hard_trim": hard_trim},
            "settings": {"server": server_target, **extra.pop("settings", {})},
            "steps": steps, **extra}
     return host.run(tmp_path / "session", cfg)
@@ -124,6 +125,25 @@ def test_stylized_strip_placed_and_matches_frameloom_stylize(host, zips, movie, 
                                "filter:cartoon", "--param", "levels=6", "--window", "1", "-o",
                                str(ref_movie)]) == 0
         assert_close(got, read_folder(ref_movie))
+
+
+def test_hard_trim_counts_in_source_indices(host, zips, movie, server, tmp_path):
+    # 3 frames cut from the content, then 2 by the left handle: the strip shows source 5-10.
+    src = tmp_path / "source-frames"
+    out = session(host, zips, movie, tmp_path, server.target, hard_trim=3,
+                  settings={"style": "filter:pencil", "temporal_mode": "none"},
+                  steps=[{"op": "stylize"}, {"op": "render_source", "folder": str(src)}])
+    [strip] = result_strips(out["steps"][0]["strips"])
+    assert strip["files"] == [f"frame_{i:06d}.png" for i in range(5, 11)]
+    assert (strip["start"], strip["length"]) == (12, 6)
+    ref = tmp_path / "ref"
+    if host.name == "3.4":      # Blender's decode is PyAV's here: the file's own frames 5-10
+        args = [movie, "--frames", "5-10"]
+    else:
+        args = [str(src)]
+    assert frameloom_main(["stylize", *args, "--style", "filter:pencil", "--no-deflicker",
+                           "-o", str(ref)]) == 0
+    assert_close(read_folder(strip["directory"]), read_folder(ref))
 
 
 def test_keyframed_settings_arrive_as_per_frame_keyframes(host, zips, movie, server, tmp_path):

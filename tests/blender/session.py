@@ -55,6 +55,7 @@ def build_scene():
     coll = strips(scene)
     sc = cfg["scene"]
     movie = coll.new_movie("shot", sc["movie"], sc["channel"], sc["frame_start"])
+    movie.animation_offset_start = sc.get("hard_trim", 0)     # cut from the content itself
     movie.frame_offset_start, movie.frame_offset_end = sc["trim_start"], sc["trim_end"]
     # A colour strip right above the shot: the result must go to the next free channel.
     if sc.get("blocker"):
