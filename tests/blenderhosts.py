@@ -73,6 +73,15 @@ class Host:
 HOSTS = [Host("3.4", "legacy"), Host("5.0", "extension")]
 
 
+def _die_with_parent() -> None:
+    """A server whose test run is killed must not outlive it (Linux: PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+
+
 class ServeProcess:
     """`frameloom serve` on a free loopback port, as a user starts it."""
 
@@ -87,7 +96,8 @@ class ServeProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "frameloom.cli", "serve", "--port", "0", "--port-file",
              str(port_file), "--store", str(tmp / "store"), *auth],
-            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+            preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 120
         while not (port_file.exists() and port_file.read_text().strip()):
             if self.proc.poll() is not None or time.monotonic() > deadline:
