@@ -177,8 +177,13 @@ class Engine:
         """What this engine offers (the caller adds what only it knows, such as auth)."""
         from ..spec import TEMPORAL_MODES
         from ..stylize import available_styles
+        from ..stylize.registry import style_parameters
 
         lim = self.limits
+        info = [pb.StyleInfo(kind=kind, params=[
+            pb.StyleParam(name=n, default_value=p.default, min=p.low, max=p.high,
+                          description=p.help) for n, p in params.items()])
+            for kind, params in style_parameters().items()]
         models = [*((name, "builtin", 0) for name in BUILTIN_MODELS), *self.models.scan_models()]
         return pb.Capabilities(
             engine_version=__version__, protocol="frameloom.v1",
@@ -189,7 +194,7 @@ class Engine:
                              max_frames=lim.max_frames, max_message_bytes=lim.max_message_bytes,
                              max_in_flight=lim.max_in_flight, max_queued_jobs=lim.max_queued_jobs,
                              max_stream_memory_bytes=lim.max_stream_memory),
-            media_roots=[str(r) for r in self.media.roots])
+            media_roots=[str(r) for r in self.media.roots], style_info=info)
 
     def get(self, job_id: str) -> JobRecord:
         rec = self.store.get(job_id) if job_id else None

@@ -13,6 +13,13 @@ def available_styles() -> list[str]:
     return ["identity", *(f"filter:{name}" for name in FILTERS), "diffusion", "propagate"]
 
 
+def style_parameters() -> dict[str, dict]:
+    """Each style's numeric parameters: ``{kind: {name: Param(default, low, high, help)}}``."""
+    from .filters import FILTERS
+
+    return {f"filter:{name}": params for name, (_, params) in FILTERS.items()}
+
+
 def make_stylizer(spec: pb.JobSpec, *, device=None, model_cache=None) -> Stylizer:
     """The stylizer for ``spec.style``. ``device`` (e.g. "cuda:1"; None: the default one) is
     where model-backed stylizers run; ``model_cache`` (a diffusion ``ModelCache``, the server's)

@@ -479,8 +479,30 @@ class Limits(_message.Message):
     max_stream_memory_bytes: int
     def __init__(self, max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., max_frames: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_in_flight: _Optional[int] = ..., max_queued_jobs: _Optional[int] = ..., max_stream_memory_bytes: _Optional[int] = ...) -> None: ...
 
+class StyleParam(_message.Message):
+    __slots__ = ("name", "default_value", "min", "max", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    default_value: float
+    min: float
+    max: float
+    description: str
+    def __init__(self, name: _Optional[str] = ..., default_value: _Optional[float] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., description: _Optional[str] = ...) -> None: ...
+
+class StyleInfo(_message.Message):
+    __slots__ = ("kind", "params")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    params: _containers.RepeatedCompositeFieldContainer[StyleParam]
+    def __init__(self, kind: _Optional[str] = ..., params: _Optional[_Iterable[_Union[StyleParam, _Mapping]]] = ...) -> None: ...
+
 class Capabilities(_message.Message):
-    __slots__ = ("engine_version", "protocol", "devices", "styles", "temporal_modes", "models", "limits", "auth_required", "media_roots")
+    __slots__ = ("engine_version", "protocol", "devices", "styles", "temporal_modes", "models", "limits", "auth_required", "media_roots", "style_info")
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     DEVICES_FIELD_NUMBER: _ClassVar[int]
@@ -490,6 +512,7 @@ class Capabilities(_message.Message):
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     AUTH_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     MEDIA_ROOTS_FIELD_NUMBER: _ClassVar[int]
+    STYLE_INFO_FIELD_NUMBER: _ClassVar[int]
     engine_version: str
     protocol: str
     devices: _containers.RepeatedCompositeFieldContainer[Device]
@@ -499,4 +522,5 @@ class Capabilities(_message.Message):
     limits: Limits
     auth_required: bool
     media_roots: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, engine_version: _Optional[str] = ..., protocol: _Optional[str] = ..., devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., styles: _Optional[_Iterable[str]] = ..., temporal_modes: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., auth_required: _Optional[bool] = ..., media_roots: _Optional[_Iterable[str]] = ...) -> None: ...
+    style_info: _containers.RepeatedCompositeFieldContainer[StyleInfo]
+    def __init__(self, engine_version: _Optional[str] = ..., protocol: _Optional[str] = ..., devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., styles: _Optional[_Iterable[str]] = ..., temporal_modes: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., auth_required: _Optional[bool] = ..., media_roots: _Optional[_Iterable[str]] = ..., style_info: _Optional[_Iterable[_Union[StyleInfo, _Mapping]]] = ...) -> None: ...
