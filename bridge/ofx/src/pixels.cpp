@@ -24,7 +24,7 @@ template <> inline uint16_t convert<uint16_t>(uint32_t v, int d) {
   return d == 16 ? uint16_t(v) : uint16_t(v * 257);
 }
 template <> inline float convert<float>(uint32_t v, int d) {
-  return d == 16 ? float(v) * (1.0f / 65535.0f) : float(v) * (1.0f / 255.0f);
+  return d == 16 ? float(v) / 65535.0f : float(v) / 255.0f;
 }
 template <typename Out> constexpr Out opaque();
 template <> constexpr uint8_t opaque<uint8_t>() { return 255; }
