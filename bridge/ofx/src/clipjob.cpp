@@ -269,7 +269,9 @@ void ClipJob::run() {
       changed_.notify_all();
     }
   }
-  if (!err.empty() || !got_finished) ctx->TryCancel();
+  // Read ended by itself: the call is over and Finish() has the server's status. We stopped
+  // reading (a malformed frame): cancel, so that a writer blocked by flow control gets out.
+  if (!err.empty()) ctx->TryCancel();
   if (writer.joinable()) writer.join();
   grpc::Status status = stream->Finish();
   std::lock_guard<std::mutex> lock(mu_);

@@ -60,6 +60,7 @@ class ClipJob {
   ~ClipJob();  // cancels the call and joins its threads
 
   const JobKey& key() const { return p_.key; }
+  uint64_t serial() const { return serial_; }  // unique for the process's lifetime
   int64_t count() const { return p_.count; }
   int64_t first_index() const { return p_.first_index; }
 

@@ -400,8 +400,8 @@ OfxStatus Instance::render(Props in) {
     bool first = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (std::find(announced_.begin(), announced_.end(), job.get()) == announced_.end())
-        announced_.push_back(job.get()), first = true;
+      if (std::find(announced_.begin(), announced_.end(), job->serial()) == announced_.end())
+        announced_.push_back(job->serial()), first = true;
     }
     if (first)
       log(format("frameloom: job %s, frames %lld-%lld%s", job->job_id().c_str(),

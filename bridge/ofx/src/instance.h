@@ -69,7 +69,7 @@ class Instance {
 
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<ClipJob>> jobs_;
-  std::vector<const ClipJob*> announced_;
+  std::vector<uint64_t> announced_;  // jobs whose id went to the host's log
   int sequences_ = 0;  // Begin/EndSequenceRender nesting (several render threads may be in one)
   Range sequence_;
   bool reported_ = false;
