@@ -2,6 +2,7 @@
 jobs, aborts, changed sources, purges and unloading all end in a clear status and message."""
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -258,3 +259,39 @@ def test_unload_with_a_job_running_does_not_crash(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "unloaded cleanly" in proc.stdout
+
+
+def test_server_killed_or_hung_mid_job(host, frames, tmp_path):
+    srv = Serve(tmp_path)
+    inst = make_instance(host, srv, frames, "byte", style="diffusion", first=0)
+    inst.set("model", "builtin:tiny")
+    inst.set("steps", 30)
+    try:
+        result = {}
+        worker = threading.Thread(target=lambda: result.update(r=inst.render(2), t=time.monotonic()))
+        worker.start()
+        time.sleep(1.5)
+        assert worker.is_alive()
+        srv.proc.kill()
+        killed_at = time.monotonic()
+        worker.join(15)
+        assert result["r"][0] == FAILED and result["t"] - killed_at < 5
+        assert "cannot reach the frameloom server" in inst.message, inst.message
+    finally:
+        inst.destroy()
+        srv.stop()
+    # A server that accepts connections but never answers: calls time out within seconds.
+    (tmp_path / "hung").mkdir()
+    hung = Serve(tmp_path / "hung")
+    inst = make_instance(host, hung, frames, "byte", first=0)
+    hung.proc.send_signal(signal.SIGSTOP)
+    try:
+        t = time.monotonic()
+        status, _ = inst.render(0)
+        assert status == FAILED and time.monotonic() - t < 10
+        assert hung.target in inst.message and ("did not answer in time" in inst.message
+                                                or "cannot reach" in inst.message), inst.message
+    finally:
+        hung.proc.send_signal(signal.SIGCONT)
+        inst.destroy()
+        hung.stop()
