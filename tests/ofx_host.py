@@ -96,7 +96,7 @@ def _declare(lib) -> None:
         "th_end_sequence": (I, [P, D, D, D, I]), "th_render": (I, [P, D, D, P, L]),
         "th_set_abort": (None, [P, I]), "th_persistent_message": (S, [P]),
         "th_source_fetches": (L, [P]), "th_frames_needed": (I, [P, D, ctypes.POINTER(D)]),
-        "th_purge": (I, [P]),
+        "th_purge": (I, [P]), "th_render_timing": (None, [P, ctypes.POINTER(D)]),
     }
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)
@@ -219,6 +219,12 @@ class Instance:
             yield
         finally:
             self.lib.th_end_sequence(self.handle, first, last, scale, int(interactive))
+
+    def render_timing(self) -> tuple[float, float]:
+        """The latest render: seconds in the render action, and of those in the host's calls."""
+        r = (ctypes.c_double * 2)()
+        self.lib.th_render_timing(self.handle, r)
+        return r[0], r[1]
 
     def set_abort(self, flag: bool) -> None:
         self.lib.th_set_abort(self.handle, int(flag))

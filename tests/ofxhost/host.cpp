@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
@@ -83,9 +84,31 @@ struct Frame {
   std::vector<uint8_t> pixels;  // top row first, packed, in the instance's depth and components
 };
 
+// Image buffers are reused, as a host's image cache would: fresh 8-33 MB allocations each
+// render would time the kernel's page zeroing, not the plugin.
+std::mutex g_pool_mu;
+std::vector<std::vector<uint8_t>> g_pool;
+
+std::vector<uint8_t> pooled(size_t size) {
+  std::lock_guard<std::mutex> lock(g_pool_mu);
+  for (auto it = g_pool.begin(); it != g_pool.end(); ++it)
+    if (it->size() == size) {
+      std::vector<uint8_t> v = std::move(*it);
+      g_pool.erase(it);
+      return v;
+    }
+  return std::vector<uint8_t>(size);
+}
+
+void unpool(std::vector<uint8_t>&& v) {
+  std::lock_guard<std::mutex> lock(g_pool_mu);
+  if (g_pool.size() < 8) g_pool.push_back(std::move(v));
+}
+
 struct Image {
   PropertySet props{"image"};
   std::vector<uint8_t> buffer;
+  ~Image() { unpool(std::move(buffer)); }
   Effect* owner = nullptr;
   Frame* writeback = nullptr;  // the output: copied back (top row first) when released
   size_t packed = 0, row_bytes = 0;
@@ -106,6 +129,8 @@ struct Effect {
   std::map<std::pair<long long, long long>, Frame> sources;  // (frame, scale * 1e6)
   std::atomic<long> source_fetches{0};
   std::atomic<int> sequential{0};
+  std::mutex timing_mu;
+  double last_action_s = 0, last_host_s = 0;  // of the latest render
 };
 
 struct Host {
@@ -129,8 +154,17 @@ struct RenderContext {
   Effect* effect = nullptr;
   double sx = 1, sy = 1;
   Frame* output = nullptr;  // the frame the output image writes to
+  bool written = false;     // an output image came back
 };
 thread_local RenderContext t_render;
+// Seconds this thread spent inside the host's image calls during the current action: the
+// benchmark subtracts them to tell the plugin's share of a render.
+thread_local double t_host_seconds = 0;
+
+struct HostTimer {
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  ~HostTimer() { t_host_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
+};
 thread_local unsigned t_thread_index = 0;
 thread_local bool t_spawned = false;
 
@@ -372,9 +406,16 @@ Image* make_image(Effect* e, Frame& frame, double sx, double sy, bool output) {
   const size_t packed = size_t(frame.width) * pixel_bytes(e->depth, e->components);
   const size_t row_bytes = packed + kRowPadding;
   img->packed = packed, img->row_bytes = row_bytes;
-  img->buffer.assign(row_bytes * frame.height, 0xCD);
-  for (int r = 0; r < frame.height; ++r)  // memory row 0 is the picture's bottom row
-    std::memcpy(img->buffer.data() + (frame.height - 1 - r) * row_bytes, frame.pixels.data() + r * packed, packed);
+  img->buffer = pooled(row_bytes * frame.height);
+  if (output) {  // starts as a pattern no correct render leaves behind
+    std::memset(img->buffer.data(), 0xCD, img->buffer.size());
+  } else {
+    for (int r = 0; r < frame.height; ++r) {  // memory row 0 is the picture's bottom row
+      uint8_t* row = img->buffer.data() + (frame.height - 1 - r) * row_bytes;
+      std::memcpy(row, frame.pixels.data() + r * packed, packed);
+      std::memset(row + packed, 0xCD, row_bytes - packed);
+    }
+  }
   img->props.add_string(kOfxPropType, {kOfxTypeImage}, 1, true)
       .add_pointer(kOfxImagePropData, img->buffer.data(), true)
       .add_int(kOfxImagePropBounds, {0, 0, frame.width, frame.height}, 4, true)
@@ -394,6 +435,7 @@ Image* make_image(Effect* e, Frame& frame, double sx, double sy, bool output) {
 }
 
 OfxStatus clipGetImage(OfxImageClipHandle h, OfxTime time, const OfxRectD*, OfxPropertySetHandle* out) {
+  HostTimer timer;
   auto* clip = reinterpret_cast<Clip*>(h);
   if (!clip || !out) return kOfxStatErrBadHandle;
   Effect* e = clip->owner;
@@ -420,6 +462,7 @@ OfxStatus clipGetImage(OfxImageClipHandle h, OfxTime time, const OfxRectD*, OfxP
 }
 
 OfxStatus clipReleaseImage(OfxPropertySetHandle h) {
+  HostTimer timer;
   Image* img = nullptr;
   {
     std::lock_guard<std::mutex> lock(g_host->images_mu);
@@ -432,6 +475,7 @@ OfxStatus clipReleaseImage(OfxPropertySetHandle h) {
     g_host->images.erase(img);
   }
   if (img->writeback) {
+    t_render.written = true;
     Frame& f = *img->writeback;
     for (int r = 0; r < f.height; ++r) {
       const uint8_t* row = img->buffer.data() + (f.height - 1 - r) * img->row_bytes;
@@ -940,10 +984,18 @@ int th_render(void* inst, double time, double scale, void* out, long out_bytes) 
       .add_int("OfxImageEffectPropRenderQualityDraft", {0}, 1, true);
   // The output image the plugin fetches is made over this buffer; it starts as a pattern no
   // correct render leaves behind.
-  target.pixels.assign(packed * target.height, 0xCD);
-  t_render = RenderContext{e, scale, scale, &target};
+  target.pixels = pooled(packed * target.height);
+  t_render = RenderContext{e, scale, scale, &target, false};
+  t_host_seconds = 0;
+  const auto start = std::chrono::steady_clock::now();
   OfxStatus st = call(kOfxImageEffectActionRender, handle_of(e), &in, nullptr);
+  const double action_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!t_render.written) std::memset(target.pixels.data(), 0xCD, target.pixels.size());
   t_render = RenderContext{};
+  {
+    std::lock_guard<std::mutex> lock(e->timing_mu);
+    e->last_action_s = action_s, e->last_host_s = t_host_seconds;
+  }
   {
     std::lock_guard<std::mutex> lock(g_host->images_mu);
     for (Image* img : g_host->images)
@@ -953,7 +1005,15 @@ int th_render(void* inst, double time, double scale, void* out, long out_bytes) 
       }
   }
   std::memcpy(out, target.pixels.data(), target.pixels.size());
+  unpool(std::move(target.pixels));
   return st;
+}
+
+// The latest render's time in the render action, and the part of it spent in host image calls.
+void th_render_timing(void* inst, double* out) {
+  auto* e = static_cast<Effect*>(inst);
+  std::lock_guard<std::mutex> lock(e->timing_mu);
+  out[0] = e->last_action_s, out[1] = e->last_host_s;
 }
 
 void th_set_abort(void* inst, int value) { static_cast<Effect*>(inst)->abort_flag = value; }

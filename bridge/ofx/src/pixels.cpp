@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "cliphash.h"
 
@@ -10,32 +11,40 @@ namespace {
 
 inline uint16_t float_to_u16(float v) {
   // Same arithmetic as numpy on float32 frames (clip, * 65535, + 0.5, truncate); NaN -> 0.
-  if (!(v > 0.0f)) return 0;
-  if (v >= 1.0f) return 65535;
-  return static_cast<uint16_t>(v * 65535.0f + 0.5f);
+  // Selects, not branches: the loop over a frame vectorises.
+  v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;
+  return static_cast<uint16_t>(static_cast<int32_t>(v * 65535.0f + 0.5f));  // int32: SIMD converts
 }
 
-// One output sample from a wire sample, by (wire depth, output type).
-template <typename Out> Out convert(uint32_t v, int wire_depth);
-template <> inline uint8_t convert<uint8_t>(uint32_t v, int d) {
-  return d == 8 ? uint8_t(v) : uint8_t((v + 128) / 257);
-}
-template <> inline uint16_t convert<uint16_t>(uint32_t v, int d) {
-  return d == 16 ? uint16_t(v) : uint16_t(v * 257);
-}
-template <> inline float convert<float>(uint32_t v, int d) {
-  return d == 16 ? float(v) / 65535.0f : float(v) / 255.0f;
-}
+// One output sample from a wire sample of D bits.
+template <typename Out, int D> inline Out convert(uint32_t v);
+template <> inline uint8_t convert<uint8_t, 8>(uint32_t v) { return uint8_t(v); }
+template <> inline uint8_t convert<uint8_t, 16>(uint32_t v) { return uint8_t((v + 128) / 257); }
+template <> inline uint16_t convert<uint16_t, 8>(uint32_t v) { return uint16_t(v * 257); }
+template <> inline uint16_t convert<uint16_t, 16>(uint32_t v) { return uint16_t(v); }
+template <> inline float convert<float, 8>(uint32_t v) { return float(v) / 255.0f; }
+template <> inline float convert<float, 16>(uint32_t v) { return float(v) / 65535.0f; }
 template <typename Out> constexpr Out opaque();
 template <> constexpr uint8_t opaque<uint8_t>() { return 255; }
 template <> constexpr uint16_t opaque<uint16_t>() { return 65535; }
 template <> constexpr float opaque<float>() { return 1.0f; }
 
-template <typename Out, typename In>
-void convert_row(const In* in, int in_channels, int wire_depth, Out* out, int out_channels, int n) {
+// The wire's and the host's sample types and depth are template parameters so that the common
+// case (same channels) is one flat, vectorised loop: a cached 1080p frame is ~8M samples.
+template <typename Out, typename In, int D>
+void convert_row(const In* in, int in_channels, Out* out, int out_channels, int n) {
+  if (in_channels == out_channels) {
+    const size_t samples = size_t(n) * in_channels;
+    if constexpr (sizeof(Out) == sizeof(In) && std::is_integral_v<Out>) {
+      std::memcpy(out, in, samples * sizeof(Out));
+    } else {
+      for (size_t i = 0; i < samples; ++i) out[i] = convert<Out, D>(in[i]);
+    }
+    return;
+  }
   const int shared = std::min(in_channels, out_channels);
   for (int x = 0; x < n; ++x, in += in_channels, out += out_channels) {
-    for (int c = 0; c < shared; ++c) out[c] = convert<Out>(in[c], wire_depth);
+    for (int c = 0; c < shared; ++c) out[c] = convert<Out, D>(in[c]);
     if (out_channels == 4 && in_channels == 3) out[3] = opaque<Out>();
   }
 }
@@ -58,10 +67,10 @@ void fill_window(const WireFrame& frame, const OfxRectI& fb, const OfxRectI& win
     const size_t offset = (size_t(wy) * frame.width + (cx1 - fb.x1)) * frame.channels;
     Out* dst = row + (cx1 - win.x1) * oc;
     if (frame.depth == 16)
-      convert_row(reinterpret_cast<const uint16_t*>(frame.data.data()) + offset, frame.channels, 16,
-                  dst, oc, cx2 - cx1);
+      convert_row<Out, uint16_t, 16>(reinterpret_cast<const uint16_t*>(frame.data.data()) + offset,
+                                     frame.channels, dst, oc, cx2 - cx1);
     else
-      convert_row(frame.data.data() + offset, frame.channels, 8, dst, oc, cx2 - cx1);
+      convert_row<Out, uint8_t, 8>(frame.data.data() + offset, frame.channels, dst, oc, cx2 - cx1);
   }
 }
 
