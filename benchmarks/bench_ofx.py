@@ -6,9 +6,10 @@ loopback, against `frameloom stylize` of the same clip, in one run.
 
 Rows:
 - cached frame served to the host: render(t) of a frame the plugin already holds, per host pixel
-  format (RGBA 8-bit, 16-bit, float; RGB 8-bit). The time is the host's whole render call: the
-  test host copies the source frame into a fresh padded image (the plugin checks it is still the
-  frame it streamed) and allocates, fills and copies back the output image, as a host would.
+  format (RGBA 8-bit, 16-bit, float; RGB 8-bit). "render call" is the host's whole call: the
+  test host copies the source frame into a padded image (the plugin checks it is still the frame
+  it streamed), fills the output image with a sentinel and copies it back to Python. "plugin's
+  share" is the render action minus the time the host spent in its own image calls.
 - frame served from the server's cache: after a PurgeCaches, render(t) fetches frames again with
   FetchFrames (t and what follows, so the next frames are in memory again): per frame.
 - first frame: a fresh instance on a fresh clip, render of the first frame (gathers the whole
@@ -82,8 +83,14 @@ def cached_rows(host, srv, base, repeats: int) -> dict[str, list[float]]:
         for t in range(len(frames)):
             render_ok(inst, t)
         label = {"byte": "8-bit", "short": "16-bit", "float": "float"}[depth]
-        times = [render_ok(inst, t % len(frames)) for t in range(max(8, 4 * repeats))]
-        rows[f"cached frame served, {'RGBA' if channels == 4 else 'RGB'} {label}"] = times
+        name = f"{'RGBA' if channels == 4 else 'RGB'} {label}"
+        calls, shares = [], []
+        for t in range(max(8, 4 * repeats)):
+            calls.append(render_ok(inst, t % len(frames)))
+            action, in_host = inst.render_timing()
+            shares.append(action - in_host)
+        rows[f"cached frame served, {name}: render call"] = calls
+        rows[f"cached frame served, {name}: plugin's share"] = shares
         if depth == "byte" and channels == 4:
             fetched = []
             for _ in range(repeats):

@@ -291,15 +291,23 @@ def test_sequential_render_streams_its_range_with_deflicker(host, server, clip, 
     frames = decode(clip)
     want = stylize_cli(clip, tmp_path / "seq", "--style", "filter:cartoon", "--window", "1",
                        "--frames", "3-8")
+    whole = stylize_cli(clip, tmp_path / "whole", "--style", "filter:cartoon", "--window", "1")
     inst = make_instance(host, server, frames, "byte", deflicker="window")
     inst.set("window", 1)
     try:
         with inst.sequence(FIRST + 3, FIRST + 8):
             assert inst.frames_needed(FIRST + 5) == (FIRST + 3, FIRST + 8)
             got = [inst.render(t) for t in range(FIRST + 3, FIRST + 9)]
+            assert inst.source_fetches == 2 * 6 - 1   # only the sequence's range was gathered
+            # The viewer asks for a frame outside the sequence meanwhile: the whole clip's.
+            assert inst.frames_needed(FIRST + 10) == (FIRST, FIRST + N - 1)
+            status, outside = inst.render(FIRST + 10)
+            assert status == OK
+            np.testing.assert_array_equal(outside, whole[10])
         for (status, image), w in zip(got, want):
             assert status == OK, inst.message
             np.testing.assert_array_equal(image, w)
-        assert inst.source_fetches == 2 * 6 - 1   # only the sequence's range was gathered
+        # Deflicker windows end at the range: the sequence's edge frames differ from the clip's.
+        assert not np.array_equal(got[0][1], whole[3])
     finally:
         inst.destroy()

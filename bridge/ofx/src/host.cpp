@@ -1,6 +1,10 @@
 #include "host.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
+#include <stdexcept>
 
 namespace frameloom {
 
@@ -65,6 +69,38 @@ void Props::set_pointer(const char* name, void* value) const {
 }
 void Props::set_strings(const char* name, const std::vector<std::string>& values) const {
   for (size_t i = 0; i < values.size(); ++i) set(name, values[i].c_str(), static_cast<int>(i));
+}
+
+namespace {
+struct Pieces {
+  int n;
+  const std::function<void(int, int)>* body;
+  std::atomic<bool> failed{false};
+};
+
+void run_piece(unsigned index, unsigned count, void* arg) {
+  auto* p = static_cast<Pieces*>(arg);
+  const int begin = static_cast<int>(int64_t(p->n) * index / count);
+  const int end = static_cast<int>(int64_t(p->n) * (index + 1) / count);
+  try {
+    if (begin < end) (*p->body)(begin, end);
+  } catch (...) {  // nothing may leave a host thread
+    p->failed = true;
+  }
+}
+}  // namespace
+
+void host_parallel_for(int n, const std::function<void(int begin, int end)>& body) {
+  if (n <= 0) return;
+  unsigned cpus = 1;
+  const auto* t = g_suites.threads;
+  if (!t || t->multiThreadNumCPUs(&cpus) != ofx::kOfxStatOK || t->multiThreadIsSpawnedThread())
+    cpus = 1;
+  const unsigned count = std::min<unsigned>({cpus, 16u, static_cast<unsigned>(std::max(1, n / 8))});
+  if (count <= 1) return body(0, n);
+  Pieces pieces{n, &body};
+  if (t->multiThread(run_piece, count, &pieces) != ofx::kOfxStatOK) return body(0, n);
+  if (pieces.failed) throw std::runtime_error("a worker thread failed");
 }
 
 std::string format(const char* fmt, ...) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdarg>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,10 @@ class Props {
  private:
   OfxPropertySetHandle h_;
 };
+
+// Splits work over the host's threads (its multithread suite), or runs it here when the host
+// has none, we are already on one of its spawned threads, or the work is small.
+void host_parallel_for(int n, const std::function<void(int begin, int end)>& body);
 
 // printf into a std::string.
 std::string format(const char* fmt, ...);

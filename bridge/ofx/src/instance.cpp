@@ -142,12 +142,13 @@ Instance::Range Instance::source_range() const {
   return r;
 }
 
-Instance::Range Instance::render_range() const {
+Instance::Range Instance::render_range(OfxTime t) const {
   Range clip = source_range();
   std::lock_guard<std::mutex> lock(mu_);
   if (sequences_ > 0 && sequence_.ok() && clip.ok()) {
     Range r{std::max(clip.first, sequence_.first), std::min(clip.last, sequence_.last)};
-    if (r.ok()) return r;
+    // A frame outside the sequence (the viewer, during a render) belongs to the whole clip.
+    if (r.ok() && t >= r.first - 0.5 && t <= r.last + 0.5) return r;
   }
   return clip;
 }
@@ -311,7 +312,7 @@ OfxStatus Instance::render(Props in) {
     report(CallError{"INTERNAL", out.fetched() ? out.problem() : "the host gave no output image"});
     return ofx::kOfxStatFailed;
   }
-  const Range range = render_range();
+  const Range range = render_range(t);
   const Range clip = source_range();
   if (!range.ok()) {
     report(CallError{"FAILED_PRECONDITION", "the host gives no frame range for the source clip"});
@@ -327,7 +328,7 @@ OfxStatus Instance::render(Props in) {
     report(CallError{"FAILED_PRECONDITION", src.fetched() ? src.problem() : format("the host gave no source frame at %g", t)});
     return ofx::kOfxStatFailed;
   }
-  const uint64_t src_fingerprint = fingerprint(src.view());
+  const uint64_t src_fingerprint = fingerprint(src.view(), host_parallel_for);
   const Settings settings = read_settings(range);
   JobKey key;
   key.first_index = std::llround(range.first - clip.first);
@@ -354,12 +355,13 @@ OfxStatus Instance::render(Props in) {
             return ofx::kOfxStatFailed;
           }
           if (i == k) {
-            ok = job->add_source(to_wire(src.view()), src_fingerprint, src.view().bounds, &err);
+            ok = job->add_source(to_wire(src.view(), host_parallel_for), src_fingerprint, src.view().bounds, &err);
             continue;
           }
           Image frame(source_, range.first + static_cast<double>(i));
           if (frame.fetched() && frame.problem().empty()) {
-            ok = job->add_source(to_wire(frame.view()), fingerprint(frame.view()), frame.view().bounds, &err);
+            ok = job->add_source(to_wire(frame.view(), host_parallel_for),
+                                 fingerprint(frame.view(), host_parallel_for), frame.view().bounds, &err);
           } else {
             // The spec says a missing image reads as black and transparent.
             WireFrame black{src.view().width(), src.view().height(), src.view().components,
@@ -390,12 +392,13 @@ OfxStatus Instance::render(Props in) {
         return ofx::kOfxStatFailed;  // the host asked us to stop and throws the image away
       case Outcome::Failed:
         drop(job);
+        if (err.code == "CANCELLED" && attempt == 0) continue;  // cleared or superseded: again
         report(err);
         return ofx::kOfxStatFailed;
       case Outcome::Ready:
         break;
     }
-    from_wire(*frame, job->bounds(), window, &out.view());
+    from_wire(*frame, job->bounds(), window, &out.view(), host_parallel_for);
     clear_report();
     bool first = false;
     {
@@ -432,8 +435,8 @@ OfxStatus Instance::end_sequence(Props in) {
   return ofx::kOfxStatOK;
 }
 
-OfxStatus Instance::frames_needed(Props, Props out) {
-  const Range r = render_range();
+OfxStatus Instance::frames_needed(Props in, Props out) {
+  const Range r = render_range(in.get_double(ofx::kOfxPropTime));
   if (!r.ok()) return ofx::kOfxStatReplyDefault;
   const std::string name = std::string(ofx::kOfxClipPropFrameRangePrefix) + ofx::kOfxImageEffectSimpleSourceClipName;
   out.set(name.c_str(), r.first, 0);

@@ -49,7 +49,7 @@ class Instance {
     bool ok() const { return last >= first; }
   };
   Range source_range() const;
-  Range render_range() const;  // the current sequential render's range, else the clip's
+  Range render_range(OfxTime t) const;  // the sequential render's range holding t, else the clip's
   Settings read_settings(const Range& range) const;
   std::shared_ptr<ClipJob> job_for(const JobKey& key, const Settings& settings, CallError* err);
   void drop(const std::shared_ptr<ClipJob>& job);

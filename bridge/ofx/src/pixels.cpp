@@ -50,12 +50,13 @@ void convert_row(const In* in, int in_channels, Out* out, int out_channels, int 
 }
 
 template <typename Out>
-void fill_window(const WireFrame& frame, const OfxRectI& fb, const OfxRectI& win, HostImage* out) {
+void fill_window(const WireFrame& frame, const OfxRectI& fb, const OfxRectI& win, HostImage* out,
+                 int y_begin, int y_end) {
   const int oc = out->components;
   const int n = win.x2 - win.x1;
   // The part of each row the frame covers, in output x.
   const int cx1 = std::max(win.x1, fb.x1), cx2 = std::min(win.x2, fb.x1 + frame.width);
-  for (int y = win.y1; y < win.y2; ++y) {
+  for (int y = y_begin; y < y_end; ++y) {
     Out* row = reinterpret_cast<Out*>(out->row(y)) + static_cast<long>(win.x1 - out->bounds.x1) * oc;
     const int wy = fb.y2 - 1 - y;  // wire rows run top down
     if (wy < 0 || wy >= frame.height || cx1 >= cx2 || fb.y2 - fb.y1 != frame.height) {
@@ -95,7 +96,11 @@ bool parse_components(const std::string& s, int* out) {
 
 int wire_depth(Depth depth) { return depth == Depth::Byte ? 8 : 16; }
 
-WireFrame to_wire(const HostImage& image) {
+void serial_for(int n, const RowBody& body) {
+  if (n > 0) body(0, n);
+}
+
+WireFrame to_wire(const HostImage& image, const ParallelFor& pfor) {
   WireFrame f;
   f.width = image.width();
   f.height = image.height();
@@ -103,35 +108,51 @@ WireFrame to_wire(const HostImage& image) {
   f.depth = wire_depth(image.depth);
   f.data.resize(f.size());
   const size_t samples = size_t(f.width) * f.channels;
-  for (int wy = 0; wy < f.height; ++wy) {
-    const uint8_t* src = image.row(image.bounds.y2 - 1 - wy);
-    uint8_t* dst = f.data.data() + wy * f.row_bytes();
-    if (image.depth == Depth::Float) {
-      auto in = reinterpret_cast<const float*>(src);
-      auto out = reinterpret_cast<uint16_t*>(dst);
-      for (size_t i = 0; i < samples; ++i) out[i] = float_to_u16(in[i]);
-    } else {
-      std::memcpy(dst, src, f.row_bytes());
+  pfor(f.height, [&](int begin, int end) {
+    for (int wy = begin; wy < end; ++wy) {
+      const uint8_t* src = image.row(image.bounds.y2 - 1 - wy);
+      uint8_t* dst = f.data.data() + wy * f.row_bytes();
+      if (image.depth == Depth::Float) {
+        auto in = reinterpret_cast<const float*>(src);
+        auto out = reinterpret_cast<uint16_t*>(dst);
+        for (size_t i = 0; i < samples; ++i) out[i] = float_to_u16(in[i]);
+      } else {
+        std::memcpy(dst, src, f.row_bytes());
+      }
     }
-  }
+  });
   return f;
 }
 
 void from_wire(const WireFrame& frame, const OfxRectI& frame_bounds, const OfxRectI& window,
-               HostImage* out) {
+               HostImage* out, const ParallelFor& pfor) {
   OfxRectI win{std::max(window.x1, out->bounds.x1), std::max(window.y1, out->bounds.y1),
                std::min(window.x2, out->bounds.x2), std::min(window.y2, out->bounds.y2)};
   if (win.x1 >= win.x2 || win.y1 >= win.y2) return;
-  switch (out->depth) {
-    case Depth::Byte: fill_window<uint8_t>(frame, frame_bounds, win, out); break;
-    case Depth::Short: fill_window<uint16_t>(frame, frame_bounds, win, out); break;
-    case Depth::Float: fill_window<float>(frame, frame_bounds, win, out); break;
-  }
+  pfor(win.y2 - win.y1, [&](int begin, int end) {
+    const int y1 = win.y1 + begin, y2 = win.y1 + end;
+    switch (out->depth) {
+      case Depth::Byte: fill_window<uint8_t>(frame, frame_bounds, win, out, y1, y2); break;
+      case Depth::Short: fill_window<uint16_t>(frame, frame_bounds, win, out, y1, y2); break;
+      case Depth::Float: fill_window<float>(frame, frame_bounds, win, out, y1, y2); break;
+    }
+  });
 }
 
-uint64_t fingerprint(const HostImage& image) {
-  return fingerprint(image.row(image.bounds.y1), image.row_bytes, image.height(),
-                     size_t(image.width()) * image.pixel_bytes());
+uint64_t fingerprint(const HostImage& image, const ParallelFor& pfor) {
+  // Fixed blocks of rows, each hashed on its own, then the block hashes in order: the result
+  // does not depend on how many threads did the work.
+  constexpr int kBlockRows = 32;
+  const int rows = image.height();
+  const size_t row_bytes = size_t(image.width()) * image.pixel_bytes();
+  std::vector<uint64_t> blocks(static_cast<size_t>((rows + kBlockRows - 1) / kBlockRows));
+  pfor(static_cast<int>(blocks.size()), [&](int begin, int end) {
+    for (int b = begin; b < end; ++b) {
+      const int y = image.bounds.y1 + b * kBlockRows;
+      blocks[b] = fingerprint(image.row(y), image.row_bytes, std::min(kBlockRows, rows - b * kBlockRows), row_bytes);
+    }
+  });
+  return fingerprint(reinterpret_cast<const uint8_t*>(blocks.data()), 0, 1, blocks.size() * sizeof(uint64_t));
 }
 
 }  // namespace frameloom

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,12 @@ struct HostImage {
   uint8_t* row(int y) { return data + static_cast<long>(y - bounds.y1) * row_bytes; }
 };
 
+// Runs body(begin, end) over pieces covering [0, n), maybe on several threads at once, and
+// returns when every piece is done. The host adapter passes one on the host's thread suite.
+using RowBody = std::function<void(int begin, int end)>;
+using ParallelFor = std::function<void(int n, const RowBody& body)>;
+void serial_for(int n, const RowBody& body);
+
 bool parse_depth(const std::string& ofx_depth, Depth* out);
 bool parse_components(const std::string& ofx_components, int* out);
 // What we send for a host depth: 8-bit as 8-bit, 16-bit and float as 16-bit.
@@ -52,14 +59,15 @@ int wire_depth(Depth depth);
 
 // The host's pixels as a wire frame. Float samples are clamped to [0, 1] (what the server takes)
 // and rounded to 16 bits exactly as frameloom_client.as_wire_image does.
-WireFrame to_wire(const HostImage& image);
+WireFrame to_wire(const HostImage& image, const ParallelFor& pfor = serial_for);
 
 // Fills `window` of `out` from `frame`, which covers `frame_bounds` in the same pixel space as
 // `out`. Pixels of the window that the frame does not cover become transparent black.
 void from_wire(const WireFrame& frame, const OfxRectI& frame_bounds, const OfxRectI& window,
-               HostImage* out);
+               HostImage* out, const ParallelFor& pfor = serial_for);
 
-// A cheap identity of the host pixels (not of the padding between rows).
-uint64_t fingerprint(const HostImage& image);
+// A cheap identity of the host pixels (not of the padding between rows); the same whatever
+// `pfor` does.
+uint64_t fingerprint(const HostImage& image, const ParallelFor& pfor = serial_for);
 
 }  // namespace frameloom
