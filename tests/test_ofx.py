@@ -235,7 +235,8 @@ def test_animated_strength_reaches_the_server_as_keyframes(host, server):
     inst = make_instance(host, server, frames, "byte", style="diffusion", first=0)
     inst.set("model", "builtin:tiny")
     inst.set("steps", 2)
-    inst.set("prompt", "a watercolor cat")
+    inst.set_key("prompt", 0, "a watercolor cat")   # strings hold from key to key
+    inst.set_key("prompt", 3, "a watercolor dog")
     for t, v in ((0, 0.5), (3, 0.5), (5, 0.9)):   # held, then a ramp
         inst.set_key("strength", t, v)
     try:
@@ -244,10 +245,13 @@ def test_animated_strength_reaches_the_server_as_keyframes(host, server):
         job_id = job_ids(host.log())[-1]
         with FrameloomClient(server.target) as c:
             spec = c.get_job(job_id).spec
-            keys = {k.frame: k.strength for k in spec.keyframes}
+            keys = {k.frame: k.strength for k in spec.keyframes if k.HasField("strength")}
             # One keyframe wherever the value changes, and at both ends of the constant run.
             assert sorted(keys) == [0, 3, 4, 5]
             np.testing.assert_allclose([keys[f] for f in (0, 3, 4, 5)], [0.5, 0.5, 0.7, 0.9], atol=1e-6)
+            prompts = {k.frame: k.prompt for k in spec.keyframes if k.HasField("prompt")}
+            assert prompts == {0: "a watercolor cat", 2: "a watercolor cat", 3: "a watercolor dog",
+                               5: "a watercolor dog"}
             assert all(not k.HasField("guidance") for k in spec.keyframes)
             assert spec.style.diffusion.prompt == "a watercolor cat"
             # The same job from the Python client, computed afresh, gives the same frames.
