@@ -83,20 +83,23 @@ class HostError(RuntimeError):
 
 
 def _declare(lib) -> None:
-    P, S, I, D, L = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_double, ctypes.c_long
+    ptr, text, num, real, long_ = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_double,
+                                   ctypes.c_long)
     sigs = {
-        "th_load": (P, [S, S, I]), "th_describe_json": (S, [P]), "th_unload": (I, [P]),
-        "th_log": (S, [P]), "th_property_errors": (I, [P]), "th_memory_blocks": (L, [P]),
-        "th_images_outstanding": (L, [P]),
-        "th_create": (P, [P, S, S, I, I, D, D, D, S, I]), "th_destroy": (I, [P]),
-        "th_set_source": (I, [P, D, D, P, I, I]), "th_set_string": (I, [P, S, S]),
-        "th_set_string_key": (I, [P, S, D, S]), "th_set_int": (I, [P, S, I]),
-        "th_set_double": (I, [P, S, D]), "th_set_double_key": (I, [P, S, D, D]),
-        "th_press": (I, [P, S]), "th_begin_sequence": (I, [P, D, D, D, I]),
-        "th_end_sequence": (I, [P, D, D, D, I]), "th_render": (I, [P, D, D, P, L]),
-        "th_set_abort": (None, [P, I]), "th_persistent_message": (S, [P]),
-        "th_source_fetches": (L, [P]), "th_frames_needed": (I, [P, D, ctypes.POINTER(D)]),
-        "th_purge": (I, [P]), "th_render_timing": (None, [P, ctypes.POINTER(D)]),
+        "th_load": (ptr, [text, text, num]), "th_describe_json": (text, [ptr]),
+        "th_unload": (num, [ptr]), "th_log": (text, [ptr]), "th_property_errors": (num, [ptr]),
+        "th_memory_blocks": (long_, [ptr]), "th_images_outstanding": (long_, [ptr]),
+        "th_create": (ptr, [ptr, text, text, num, num, real, real, real, text, num]),
+        "th_destroy": (num, [ptr]), "th_set_source": (num, [ptr, real, real, ptr, num, num]),
+        "th_set_string": (num, [ptr, text, text]), "th_set_string_key": (num, [ptr, text, real, text]),
+        "th_set_int": (num, [ptr, text, num]), "th_set_double": (num, [ptr, text, real]),
+        "th_set_double_key": (num, [ptr, text, real, real]), "th_press": (num, [ptr, text]),
+        "th_begin_sequence": (num, [ptr, real, real, real, num]),
+        "th_end_sequence": (num, [ptr, real, real, real, num]),
+        "th_render": (num, [ptr, real, real, ptr, long_]), "th_set_abort": (None, [ptr, num]),
+        "th_persistent_message": (text, [ptr]), "th_source_fetches": (long_, [ptr]),
+        "th_frames_needed": (num, [ptr, real, ctypes.POINTER(real)]), "th_purge": (num, [ptr]),
+        "th_render_timing": (None, [ptr, ctypes.POINTER(real)]),
     }
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)
