@@ -297,6 +297,42 @@ void Instance::log(const std::string& text) const {
     g_suites.message_v1->message(effect_, ofx::kOfxMessageLog, "frameloom.log", "%s", text.c_str());
 }
 
+bool Instance::gather(ClipJob& job, const Range& range, int64_t k, const HostImage& src,
+                      uint64_t src_fingerprint, const std::function<bool()>& aborted) {
+  // The range's source frames are gathered once: whichever render thread gets here first does
+  // it, the others wait, and after an abort the next one carries on where it stopped.
+  while (job.gathering()) {
+    if (job.claim_gather()) {
+      CallError err;  // a failure is kept by the job, for every thread waiting on it
+      bool ok = true;
+      for (int64_t i = job.gathered(); ok && i < job.count(); ++i) {
+        if (aborted()) {
+          job.release_gather();
+          return false;
+        }
+        if (i == k) {
+          ok = job.add_source(to_wire(src, host_parallel_for), src_fingerprint, src.bounds, &err);
+          continue;
+        }
+        Image frame(source_, range.first + static_cast<double>(i));
+        if (frame.fetched() && frame.problem().empty()) {
+          ok = job.add_source(to_wire(frame.view(), host_parallel_for),
+                              fingerprint(frame.view(), host_parallel_for), frame.view().bounds, &err);
+        } else {  // the spec says a missing image reads as black and transparent
+          WireFrame black{src.width(), src.height(), src.components, wire_depth(src.depth), {}};
+          black.data.assign(black.size(), 0);
+          ok = job.add_source(black, 0, src.bounds, &err);
+        }
+      }
+      job.start();
+      return true;
+    }
+    job.wait_change(20);
+    if (aborted()) return false;
+  }
+  return true;
+}
+
 OfxStatus Instance::render(Props in) {
   const OfxTime t = in.get_double(ofx::kOfxPropTime);
   const double sx = in.get_double(ofx::kOfxImageEffectPropRenderScale, 1, 0);
@@ -344,38 +380,7 @@ OfxStatus Instance::render(Props in) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::shared_ptr<ClipJob> job = job_for(key, settings, &err);
     if (!job) break;
-    // Gather the range's source frames once; whichever render thread gets here first does it,
-    // and a later one carries on where an aborted one stopped.
-    while (job->gathering()) {
-      if (job->claim_gather()) {
-        bool ok = true;
-        for (int64_t i = job->gathered(); ok && i < job->count(); ++i) {
-          if (aborted()) {
-            job->release_gather();
-            return ofx::kOfxStatFailed;
-          }
-          if (i == k) {
-            ok = job->add_source(to_wire(src.view(), host_parallel_for), src_fingerprint, src.view().bounds, &err);
-            continue;
-          }
-          Image frame(source_, range.first + static_cast<double>(i));
-          if (frame.fetched() && frame.problem().empty()) {
-            ok = job->add_source(to_wire(frame.view(), host_parallel_for),
-                                 fingerprint(frame.view(), host_parallel_for), frame.view().bounds, &err);
-          } else {
-            // The spec says a missing image reads as black and transparent.
-            WireFrame black{src.view().width(), src.view().height(), src.view().components,
-                            wire_depth(src.view().depth), {}};
-            black.data.assign(black.size(), 0);
-            ok = job->add_source(black, 0, src.view().bounds, &err);
-          }
-        }
-        job->start();
-        break;
-      }
-      job->wait_change(20);
-      if (aborted()) return ofx::kOfxStatFailed;
-    }
+    if (!gather(*job, range, k, src.view(), src_fingerprint, aborted)) return ofx::kOfxStatFailed;
     if (job->failed(&err)) {
       drop(job);
       if (err.code == "CANCELLED" && attempt == 0) continue;  // superseded meanwhile: once more
@@ -403,8 +408,10 @@ OfxStatus Instance::render(Props in) {
     bool first = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (std::find(announced_.begin(), announced_.end(), job->serial()) == announced_.end())
+      if (std::find(announced_.begin(), announced_.end(), job->serial()) == announced_.end()) {
         announced_.push_back(job->serial()), first = true;
+        if (announced_.size() > 64) announced_.erase(announced_.begin());
+      }
     }
     if (first)
       log(format("frameloom: job %s, frames %lld-%lld%s", job->job_id().c_str(),

@@ -3,6 +3,7 @@
 // frame into the host's output image. Any render thread may be in here at once.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -52,6 +53,9 @@ class Instance {
   Range render_range(OfxTime t) const;  // the sequential render's range holding t, else the clip's
   Settings read_settings(const Range& range) const;
   std::shared_ptr<ClipJob> job_for(const JobKey& key, const Settings& settings, CallError* err);
+  // False: the host aborted (the job keeps what was gathered).
+  bool gather(ClipJob& job, const Range& range, int64_t k, const HostImage& src,
+              uint64_t src_fingerprint, const std::function<bool()>& aborted);
   void drop(const std::shared_ptr<ClipJob>& job);
   void clear_jobs();
   void report(const CallError& err);
