@@ -13,7 +13,7 @@ std::atomic<uint64_t> g_next_serial{1};
 
 constexpr int kPollMs = 20;          // how often a waiting render looks at the host's abort flag
 constexpr int kSilenceS = 30;        // no word from a running job for this long: ask the server
-constexpr int kFetchTimeoutS = 120;  // re-reading finished frames from the server's cache
+constexpr int kFetchTimeoutS = 30;   // re-reading finished frames from the server's cache
 
 bool seek(std::FILE* f, int64_t offset) {
 #ifdef _WIN32
@@ -348,7 +348,13 @@ void ClipJob::probe_server() {
 }
 
 bool ClipJob::fetch_again(int64_t k, const std::function<bool()>& aborted, CallError* err) {
-  std::lock_guard<std::mutex> one_at_a_time(fetch_mu_);
+  // One fetch per job at a time; the others wait for it, still answering the host's abort.
+  std::unique_lock<std::mutex> one_at_a_time(fetch_mu_, std::try_to_lock);
+  while (!one_at_a_time.owns_lock()) {
+    if (aborted()) return *err = CallError{"CANCELLED", "aborted"}, false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
+    one_at_a_time.try_lock();
+  }
   if (ResultMemory::get().find(serial_, k)) return true;  // another render thread fetched it
   const std::string id = job_id();
   if (id.empty()) return *err = CallError{"DATA_LOSS", "finished frame lost"}, false;
