@@ -99,7 +99,7 @@ def _declare(lib) -> None:
         "th_render": (num, [ptr, real, real, ptr, long_]), "th_set_abort": (None, [ptr, num]),
         "th_persistent_message": (text, [ptr]), "th_source_fetches": (long_, [ptr]),
         "th_frames_needed": (num, [ptr, real, ctypes.POINTER(real)]), "th_purge": (num, [ptr]),
-        "th_render_timing": (None, [ptr, ctypes.POINTER(real)]),
+        "th_render_timing": (None, [ptr, ctypes.POINTER(real)]), "th_set_unique_ids": (None, [ptr, num]),
     }
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)
@@ -228,6 +228,10 @@ class Instance:
         r = (ctypes.c_double * 2)()
         self.lib.th_render_timing(self.handle, r)
         return r[0], r[1]
+
+    def set_unique_ids(self, on: bool) -> None:
+        """Label source images with kOfxImagePropUniqueIdentifier (a new one when replaced)."""
+        self.lib.th_set_unique_ids(self.handle, int(on))
 
     def set_abort(self, flag: bool) -> None:
         self.lib.th_set_abort(self.handle, int(flag))

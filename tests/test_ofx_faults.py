@@ -168,8 +168,12 @@ def test_abort_while_gathering_keeps_what_was_gathered(host, server, frames):
         inst.destroy()
 
 
-def test_changed_source_frames_are_stylized_again(host, server, frames):
+@pytest.mark.parametrize("unique_ids", [False, True], ids=["pixels", "host-ids"])
+def test_changed_source_frames_are_stylized_again(host, server, frames, unique_ids):
+    """A host's unique image identifiers stand for the pixels when it sets them; else the plugin
+    looks at the pixels. Either way a changed source frame is noticed."""
     inst = make_instance(host, server, frames, "byte", first=0)
+    inst.set_unique_ids(unique_ids)
     try:
         for t in range(6):
             assert inst.render(t)[0] == OK
@@ -181,6 +185,11 @@ def test_changed_source_frames_are_stylized_again(host, server, frames):
         assert status == OK
         np.testing.assert_array_equal(image, cartoon_of(server, changed)[2])
         assert len(job_ids(host.log())) == jobs + 1
+        # The same pixels handed over again: new identifiers mean new images to a host-id
+        # check, while the pixels say nothing changed.
+        inst.set_sources([changed[4]], first=4)
+        assert inst.render(4)[0] == OK
+        assert len(job_ids(host.log())) == jobs + 1 + int(unique_ids)
     finally:
         inst.destroy()
 

@@ -234,9 +234,13 @@ int th_set_source(void* inst, double time, double scale, const void* pixels, int
   const size_t n = size_t(width) * height * pixel_bytes(e->depth, e->components);
   f.pixels.assign(static_cast<const uint8_t*>(pixels), static_cast<const uint8_t*>(pixels) + n);
   std::lock_guard<std::mutex> lock(e->mu);
-  e->sources[{std::llround(time), scale_key(scale)}] = std::move(f);
+  Frame& slot = e->sources[{std::llround(time), scale_key(scale)}];
+  f.version = slot.version + 1;
+  slot = std::move(f);
   return 0;
 }
+
+void th_set_unique_ids(void* inst, int on) { static_cast<Effect*>(inst)->unique_ids = on != 0; }
 
 static Param* param_of(void* inst, const char* name) {
   return static_cast<Effect*>(inst)->params.find(name);

@@ -69,6 +69,7 @@ struct Clip {
 
 struct Frame {
   int width = 0, height = 0;
+  int version = 0;  // bumped when the test replaces the frame: part of its unique identifier
   std::vector<uint8_t> pixels;  // top row first, packed, in the instance's depth and components
 };
 
@@ -118,6 +119,7 @@ struct Effect {
   std::map<std::pair<long long, long long>, Frame> sources;  // (frame, scale * 1e6)
   std::atomic<long> source_fetches{0};
   std::atomic<int> sequential{0};
+  std::atomic<bool> unique_ids{false};  // set kOfxImagePropUniqueIdentifier on source images
   std::mutex timing_mu;
   double last_action_s = 0, last_host_s = 0;  // of the latest render
 };

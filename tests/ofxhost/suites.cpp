@@ -229,7 +229,8 @@ OfxStatus clipGetPropertySet(OfxImageClipHandle clip, OfxPropertySetHandle* prop
 
 // An OFX image over `frame`: bottom row first, padded rows. Writes go back to `frame` when the
 // image is the output (copied back in th_render).
-Image* make_image(Effect* e, Frame& frame, double sx, double sy, bool output) {
+Image* make_image(Effect* e, Frame& frame, double sx, double sy, bool output,
+                  const std::string& unique_id = "") {
   auto* img = new Image();
   img->owner = e;
   img->writeback = output ? &frame : nullptr;
@@ -258,7 +259,7 @@ Image* make_image(Effect* e, Frame& frame, double sx, double sy, bool output) {
       .add_double(kOfxImageEffectPropRenderScale, {sx, sy}, 2, true)
       .add_double(kOfxImagePropPixelAspectRatio, {1.0}, 1, true)
       .add_string(kOfxImagePropField, {kOfxImageFieldNone}, 1, true)
-      .add_string(kOfxImagePropUniqueIdentifier, {""}, 1, true);
+      .add_string(kOfxImagePropUniqueIdentifier, {unique_id}, 1, true);
   std::lock_guard<std::mutex> lock(g_host->images_mu);
   g_host->images.insert(img);
   return img;
@@ -287,7 +288,11 @@ OfxStatus clipGetImage(OfxImageClipHandle h, OfxTime time, const OfxRectD*, OfxP
   }
   if (!src) return kOfxStatFailed;
   ++e->source_fetches;
-  *out = make_image(e, *src, t_render.sx, t_render.sy, false)->props.handle();
+  std::string id;
+  if (e->unique_ids)
+    id = "source@" + std::to_string(static_cast<long long>(frame)) + "x" +
+         std::to_string(scale_key(t_render.sx)) + "v" + std::to_string(src->version);
+  *out = make_image(e, *src, t_render.sx, t_render.sy, false, id)->props.handle();
   return kOfxStatOK;
 }
 

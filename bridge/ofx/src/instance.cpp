@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cliphash.h"
 #include "memory.h"
 
 namespace frameloom {
@@ -33,6 +34,7 @@ class Image {
       problem_ = "components " + comps + " are not supported (RGB or RGBA)";
     else if (!view_.data || view_.width() <= 0 || view_.height() <= 0)
       problem_ = "the host gave an empty image";
+    unique_id_ = p.get_string(ofx::kOfxImagePropUniqueIdentifier);
   }
   ~Image() {
     if (handle_) g_suites.effects->clipReleaseImage(handle_);
@@ -42,11 +44,19 @@ class Image {
   bool fetched() const { return handle_ != nullptr; }
   const std::string& problem() const { return problem_; }
   HostImage& view() { return view_; }
+  // What tells this image's content from another's: the host's unique identifier when it sets
+  // one (the spec's promise: equal identifiers, equal images), else a hash of the pixels.
+  uint64_t identity() const {
+    if (unique_id_.empty()) return fingerprint(view_, host_parallel_for);
+    const std::string tagged = "ofx-unique-id:" + unique_id_;
+    return fingerprint(reinterpret_cast<const uint8_t*>(tagged.data()), 0, 1, tagged.size());
+  }
 
  private:
   OfxPropertySetHandle handle_ = nullptr;
   HostImage view_;
   std::string problem_;
+  std::string unique_id_;
 };
 
 std::string param_string(OfxParamHandle h, OfxTime t, bool at_time) {
@@ -316,8 +326,8 @@ bool Instance::gather(ClipJob& job, const Range& range, int64_t k, const HostIma
         }
         Image frame(source_, range.first + static_cast<double>(i));
         if (frame.fetched() && frame.problem().empty()) {
-          ok = job.add_source(to_wire(frame.view(), host_parallel_for),
-                              fingerprint(frame.view(), host_parallel_for), frame.view().bounds, &err);
+          ok = job.add_source(to_wire(frame.view(), host_parallel_for), frame.identity(),
+                              frame.view().bounds, &err);
         } else {  // the spec says a missing image reads as black and transparent
           WireFrame black{src.width(), src.height(), src.components, wire_depth(src.depth), {}};
           black.data.assign(black.size(), 0);
@@ -364,7 +374,7 @@ OfxStatus Instance::render(Props in) {
     report(CallError{"FAILED_PRECONDITION", src.fetched() ? src.problem() : format("the host gave no source frame at %g", t)});
     return ofx::kOfxStatFailed;
   }
-  const uint64_t src_fingerprint = fingerprint(src.view(), host_parallel_for);
+  const uint64_t src_fingerprint = src.identity();
   const Settings settings = read_settings(range);
   JobKey key;
   key.first_index = std::llround(range.first - clip.first);
