@@ -6,10 +6,13 @@ loopback, against `frameloom stylize` of the same clip, in one run.
 
 Rows:
 - cached frame served to the host: render(t) of a frame the plugin already holds, per host pixel
-  format (RGBA 8-bit, 16-bit, float; RGB 8-bit). "render call" is the host's whole call: the
-  test host copies the source frame into a padded image (the plugin checks it is still the frame
-  it streamed), fills the output image with a sentinel and copies it back to Python. "plugin's
-  share" is the render action minus the time the host spent in its own image calls.
+  format (RGBA 8-bit, 16-bit, float; RGB 8-bit). "render action" is the whole Render action as
+  the host times it, its own image calls included: the test host copies the source frame into a
+  padded image (the plugin checks it is still the frame it streamed), fills the output image with
+  a sentinel and, on release, copies it back to its buffer (as a host's own costs). "plugin's
+  share" is the render action minus the time the host spent in its own image calls. "host image
+  ids": the host labels its images (kOfxImagePropUniqueIdentifier), so the plugin compares labels
+  instead of hashing the source pixels.
 - frame served from the server's cache: after a PurgeCaches, render(t) fetches frames again with
   FetchFrames (t and what follows, so the next frames are in memory again): per frame.
 - first frame: a fresh instance on a fresh clip, render of the first frame (gathers the whole
@@ -17,7 +20,9 @@ Rows:
 - whole clip: the same instance, frames in order inside Begin/EndSequenceRender, until the last.
 - baselines: `frameloom stylize CLIP --style filter:cartoon --no-deflicker -o PNGs` (a process:
   decode, stylize, PNG writes) and the Python client streaming the same frames to the same server.
-Times are medians over repeats; each repeat uses new pixels so the server's cache cannot answer.
+Times are medians over repeats (and the best, for the per-frame rows: on a shared machine the
+median also measures the neighbours); each repeat uses new pixels so the server's cache cannot
+answer.
 """
 from __future__ import annotations
 
@@ -77,21 +82,24 @@ def render_ok(inst, t: int) -> float:
 def cached_rows(host, srv, base, repeats: int) -> dict[str, list[float]]:
     rows = {}
     few = base[:4]
-    for depth, channels in (("byte", 4), ("short", 4), ("float", 4), ("byte", 3)):
+    for depth, channels, ids in (("byte", 4, False), ("short", 4, False), ("float", 4, False),
+                                 ("float", 4, True), ("byte", 3, False)):
         frames = as_depth(few, depth, channels)
         inst = instance(host, srv, frames, depth, channels)
+        inst.set_unique_ids(ids)
         for t in range(len(frames)):
             render_ok(inst, t)
         label = {"byte": "8-bit", "short": "16-bit", "float": "float"}[depth]
-        name = f"{'RGBA' if channels == 4 else 'RGB'} {label}"
-        calls, shares = [], []
+        name = f"{'RGBA' if channels == 4 else 'RGB'} {label}{', host image ids' if ids else ''}"
+        actions, shares = [], []
         for t in range(max(8, 4 * repeats)):
-            calls.append(render_ok(inst, t % len(frames)))
+            render_ok(inst, t % len(frames))
             action, in_host = inst.render_timing()
+            actions.append(action)
             shares.append(action - in_host)
-        rows[f"cached frame served, {name}: render call"] = calls
+        rows[f"cached frame served, {name}: render action"] = actions
         rows[f"cached frame served, {name}: plugin's share"] = shares
-        if depth == "byte" and channels == 4:
+        if depth == "byte" and channels == 4 and not ids:
             fetched = []
             for _ in range(repeats):
                 inst.purge()
@@ -153,19 +161,19 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, load average "
           f"{load_before[0]:.1f} before / {os.getloadavg()[0]:.1f} after\n")
     # The best of the repeats too: on a shared machine the median also measures the neighbours.
-    print(f"| {'frame served to the host (%dx%d)' % (w, h):58s} | {'median ms':>9s} | {'best ms':>7s} "
+    print(f"| {'frame served to the host (%dx%d)' % (w, h):66s} | {'median ms':>9s} | {'best ms':>7s} "
           f"| {'median vs 20 ms':>15s} |")
-    print(f"|{'-' * 60}|{'-' * 11}|{'-' * 9}|{'-' * 17}|")
+    print(f"|{'-' * 68}|{'-' * 11}|{'-' * 9}|{'-' * 17}|")
     for name, times in rows.items():
         if name.startswith(("cached", "frame from")):
             med, best = statistics.median(times) * 1000, min(times) * 1000
-            print(f"| {name:58s} | {med:9.1f} | {best:7.1f} | {med / 20:14.2f}x |")
-    print(f"\n| {'whole clip (%d frames)' % args.frames:58s} | {'median s':>9s} | {'vs frameloom stylize':>20s} |")
-    print(f"|{'-' * 60}|{'-' * 11}|{'-' * 22}|")
+            print(f"| {name:66s} | {med:9.1f} | {best:7.1f} | {med / 20:14.2f}x |")
+    print(f"\n| {'whole clip (%d frames)' % args.frames:66s} | {'median s':>9s} | {'vs frameloom stylize':>20s} |")
+    print(f"|{'-' * 68}|{'-' * 11}|{'-' * 22}|")
     for name, times in rows.items():
         if not name.startswith(("cached", "frame from")):
             med = statistics.median(times)
-            print(f"| {name:58s} | {med:9.2f} | {med / base_s:19.3f}x |")
+            print(f"| {name:66s} | {med:9.2f} | {med / base_s:19.3f}x |")
 
 
 if __name__ == "__main__":
