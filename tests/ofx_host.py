@@ -38,19 +38,21 @@ class BuildError(RuntimeError):
     pass
 
 
+NEEDS = ("the OpenFX plugin builds with cmake, make, g++, pkg-config, libgrpc++-dev, libprotobuf-dev, "
+         "protobuf-compiler and protobuf-compiler-grpc (see the README's OpenFX section)")
+
+
 def _cmake_build(source: Path, build: Path, *extra: str) -> None:
     cmake = shutil.which("cmake")
     if cmake is None:
-        raise BuildError("cmake is not installed: the OpenFX plugin needs cmake, g++, pkg-config, "
-                         "libgrpc++-dev, libprotobuf-dev, protobuf-compiler and "
-                         "protobuf-compiler-grpc (see the README's OpenFX section)")
+        raise BuildError(f"cmake is not installed: {NEEDS}")
     steps = [[cmake, "-S", str(source), "-B", str(build), *extra]] \
         if not (build / "CMakeCache.txt").exists() else []
     steps.append([cmake, "--build", str(build), "-j", str(min(4, os.cpu_count() or 2))])
     for cmd in steps:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
         if proc.returncode != 0:
-            raise BuildError(f"{' '.join(cmd)} failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
+            raise BuildError(f"{' '.join(cmd)} failed; {NEEDS}:\n{(proc.stdout + proc.stderr)[-4000:]}")
 
 
 def arch_folder() -> str:

@@ -313,5 +313,16 @@ def test_sequential_render_streams_its_range_with_deflicker(host, server, clip, 
             np.testing.assert_array_equal(image, w)
         # Deflicker windows end at the range: the sequence's edge frames differ from the clip's.
         assert not np.array_equal(got[0][1], whole[3])
+        # The sequence's job hashed frames 3..8 as source indices 3..8: a Python client asking
+        # for the same range gets it from the cache.
+        spec = pb.JobSpec(style=pb.StyleSpec(kind="filter:cartoon"))
+        spec.temporal.mode, spec.temporal.window = "window", 1
+        seq_job = job_ids(host.log())[-2]
+        with FrameloomClient(server.target) as c:
+            wait_until(lambda: c.get_job(seq_job).state == pb.JOB_STATE_SUCCEEDED)
+            call = c.stylize(spec, frames[3:9], first_index=3)
+            theirs = dict(call)
+        assert call.cached and sorted(theirs) == list(range(3, 9))
+        np.testing.assert_array_equal(theirs[3], want[0])
     finally:
         inst.destroy()
