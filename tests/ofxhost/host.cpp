@@ -230,9 +230,8 @@ int th_destroy(void* inst) {
 int th_set_source(void* inst, double time, double scale, const void* pixels, int width, int height) {
   auto* e = static_cast<Effect*>(inst);
   Frame f;
-  f.width = width, f.height = height;
-  const size_t n = size_t(width) * height * pixel_bytes(e->depth, e->components);
-  f.pixels.assign(static_cast<const uint8_t*>(pixels), static_cast<const uint8_t*>(pixels) + n);
+  f.allocate(width, height, pixel_bytes(e->depth, e->components));
+  f.load_top_down(static_cast<const uint8_t*>(pixels));
   std::lock_guard<std::mutex> lock(e->mu);
   Frame& slot = e->sources[{std::llround(time), scale_key(scale)}];
   f.version = slot.version + 1;
@@ -357,15 +356,16 @@ int th_render(void* inst, double time, double scale, void* out, long out_bytes) 
       .add_int(kOfxImageEffectPropSequentialRenderStatus, {e->sequential.load() > 0 ? 1 : 0}, 1, true)
       .add_int(kOfxImageEffectPropInteractiveRenderStatus, {0}, 1, true)
       .add_int("OfxImageEffectPropRenderQualityDraft", {0}, 1, true);
-  // The output image the plugin fetches is made over this buffer; it starts as a pattern no
-  // correct render leaves behind.
-  target.pixels = pooled(packed * target.height);
-  t_render = RenderContext{e, scale, scale, &target, false};
+  // The output image points into this buffer, filled first with a pattern no correct render
+  // leaves behind.
+  target.allocate(target.width, target.height, pixel_bytes(e->depth, e->components),
+                  pooled((packed + kRowPadding) * target.height));
+  target.fill(0xCD);
+  t_render = RenderContext{e, scale, scale, &target};
   t_host_seconds = 0;
   const auto start = std::chrono::steady_clock::now();
   OfxStatus st = call(kOfxImageEffectActionRender, handle_of(e), &in, nullptr);
   const double action_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!t_render.written) std::memset(target.pixels.data(), 0xCD, target.pixels.size());
   t_render = RenderContext{};
   {
     std::lock_guard<std::mutex> lock(e->timing_mu);
@@ -374,13 +374,12 @@ int th_render(void* inst, double time, double scale, void* out, long out_bytes) 
   {
     std::lock_guard<std::mutex> lock(g_host->images_mu);
     for (Image* img : g_host->images)
-      if (img->writeback == &target) {  // not released: its pixels never came back
+      if (img->owner == e && img->pixels == target.ofx)
         log_line("host error: the plugin did not release an image before the render returned");
-        img->writeback = nullptr;
-      }
   }
-  std::memcpy(out, target.pixels.data(), target.pixels.size());
-  unpool(std::move(target.pixels));
+  if (!target.store_top_down(static_cast<uint8_t*>(out)))
+    log_line("host error: the plugin wrote past the end of an output row");
+  unpool(std::move(*target.ofx));
   return st;
 }
 

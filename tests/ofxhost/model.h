@@ -67,15 +67,39 @@ struct Clip {
   Effect* owner = nullptr;
 };
 
+// A frame as the host holds it, in OFX's layout: the bottom row first, each row padded, so
+// source images point straight into it (no copy, as a host's cache hands out its buffers).
 struct Frame {
   int width = 0, height = 0;
   int version = 0;  // bumped when the test replaces the frame: part of its unique identifier
-  std::vector<uint8_t> pixels;  // top row first, packed, in the instance's depth and components
+  size_t packed = 0, row_bytes = 0;
+  std::shared_ptr<std::vector<uint8_t>> ofx;
+
+  void allocate(int w, int h, size_t pixel_size, std::vector<uint8_t> storage = {}) {
+    width = w, height = h, packed = size_t(w) * pixel_size, row_bytes = packed + kRowPadding;
+    storage.resize(row_bytes * h);
+    ofx = std::make_shared<std::vector<uint8_t>>(std::move(storage));
+  }
+  uint8_t* row_from_top(int r) { return ofx->data() + (height - 1 - r) * row_bytes; }
+  void fill(uint8_t byte) { std::memset(ofx->data(), byte, ofx->size()); }
+  void load_top_down(const uint8_t* pixels) {
+    fill(0xCD);
+    for (int r = 0; r < height; ++r) std::memcpy(row_from_top(r), pixels + r * packed, packed);
+  }
+  // Top-down packed copy; false when a row's padding was written (a plugin overran a row).
+  bool store_top_down(uint8_t* out) {
+    bool padding_intact = true;
+    for (int r = 0; r < height; ++r) {
+      const uint8_t* row = row_from_top(r);
+      std::memcpy(out + r * packed, row, packed);
+      for (size_t i = packed; i < row_bytes && padding_intact; ++i) padding_intact = row[i] == 0xCD;
+    }
+    return padding_intact;
+  }
 };
 
-// Image buffers are reused, as a host's image cache would: fresh 8-33 MB allocations each
-// render would time the kernel's page zeroing, not the plugin.
-
+// Output buffers are reused, as a host's image cache would: a fresh 8-33 MB allocation each
+// render would mostly time the kernel zeroing pages.
 extern std::mutex g_pool_mu;
 extern std::vector<std::vector<uint8_t>> g_pool;
 
@@ -97,11 +121,9 @@ inline void unpool(std::vector<uint8_t>&& v) {
 
 struct Image {
   PropertySet props{"image"};
-  std::vector<uint8_t> buffer;
-  ~Image() { unpool(std::move(buffer)); }
   Effect* owner = nullptr;
-  Frame* writeback = nullptr;  // the output: copied back (top row first) when released
-  size_t packed = 0, row_bytes = 0;
+  std::shared_ptr<std::vector<uint8_t>> pixels;  // the frame it points into, kept alive
+  bool output = false;
 };
 
 struct Effect {
@@ -145,7 +167,6 @@ struct RenderContext {
   Effect* effect = nullptr;
   double sx = 1, sy = 1;
   Frame* output = nullptr;  // the frame the output image writes to
-  bool written = false;     // an output image came back
 };
 extern thread_local RenderContext t_render;
 // Seconds this thread spent inside the host's image calls during the current action: the

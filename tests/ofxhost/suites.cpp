@@ -227,31 +227,18 @@ OfxStatus clipGetPropertySet(OfxImageClipHandle clip, OfxPropertySetHandle* prop
   return kOfxStatOK;
 }
 
-// An OFX image over `frame`: bottom row first, padded rows. Writes go back to `frame` when the
-// image is the output (copied back in th_render).
+// An OFX image pointing into `frame` (no copy: the host's own buffer).
 Image* make_image(Effect* e, Frame& frame, double sx, double sy, bool output,
                   const std::string& unique_id = "") {
   auto* img = new Image();
   img->owner = e;
-  img->writeback = output ? &frame : nullptr;
-  const size_t packed = size_t(frame.width) * pixel_bytes(e->depth, e->components);
-  const size_t row_bytes = packed + kRowPadding;
-  img->packed = packed, img->row_bytes = row_bytes;
-  img->buffer = pooled(row_bytes * frame.height);
-  if (output) {  // starts as a pattern no correct render leaves behind
-    std::memset(img->buffer.data(), 0xCD, img->buffer.size());
-  } else {
-    for (int r = 0; r < frame.height; ++r) {  // memory row 0 is the picture's bottom row
-      uint8_t* row = img->buffer.data() + (frame.height - 1 - r) * row_bytes;
-      std::memcpy(row, frame.pixels.data() + r * packed, packed);
-      std::memset(row + packed, 0xCD, row_bytes - packed);
-    }
-  }
+  img->pixels = frame.ofx;
+  img->output = output;
   img->props.add_string(kOfxPropType, {kOfxTypeImage}, 1, true)
-      .add_pointer(kOfxImagePropData, img->buffer.data(), true)
+      .add_pointer(kOfxImagePropData, frame.ofx->data(), true)
       .add_int(kOfxImagePropBounds, {0, 0, frame.width, frame.height}, 4, true)
       .add_int(kOfxImagePropRegionOfDefinition, {0, 0, frame.width, frame.height}, 4, true)
-      .add_int(kOfxImagePropRowBytes, {static_cast<int>(row_bytes)}, 1, true)
+      .add_int(kOfxImagePropRowBytes, {static_cast<int>(frame.row_bytes)}, 1, true)
       .add_string(kOfxImageEffectPropComponents, {e->components}, 1, true)
       .add_string(kOfxImageEffectPropPixelDepth, {e->depth}, 1, true)
       .add_string(kOfxImageEffectPropPreMultiplication,
@@ -280,19 +267,19 @@ OfxStatus clipGetImage(OfxImageClipHandle h, OfxTime time, const OfxRectD*, OfxP
   }
   const double frame = std::round(time);
   if (std::fabs(frame - time) > 1e-6 || frame < e->first || frame > e->last) return kOfxStatFailed;
-  Frame* src = nullptr;
+  Frame src;
   {
     std::lock_guard<std::mutex> lock(e->mu);
     auto it = e->sources.find({static_cast<long long>(frame), scale_key(t_render.sx)});
-    if (it != e->sources.end()) src = &it->second;
+    if (it == e->sources.end()) return kOfxStatFailed;
+    src = it->second;  // shares the pixels
   }
-  if (!src) return kOfxStatFailed;
   ++e->source_fetches;
   std::string id;
   if (e->unique_ids)
     id = "source@" + std::to_string(static_cast<long long>(frame)) + "x" +
-         std::to_string(scale_key(t_render.sx)) + "v" + std::to_string(src->version);
-  *out = make_image(e, *src, t_render.sx, t_render.sy, false, id)->props.handle();
+         std::to_string(scale_key(t_render.sx)) + "v" + std::to_string(src.version);
+  *out = make_image(e, src, t_render.sx, t_render.sy, false, id)->props.handle();
   return kOfxStatOK;
 }
 
@@ -308,19 +295,6 @@ OfxStatus clipReleaseImage(OfxPropertySetHandle h) {
       return kOfxStatErrBadHandle;
     }
     g_host->images.erase(img);
-  }
-  if (img->writeback) {
-    t_render.written = true;
-    Frame& f = *img->writeback;
-    for (int r = 0; r < f.height; ++r) {
-      const uint8_t* row = img->buffer.data() + (f.height - 1 - r) * img->row_bytes;
-      std::memcpy(f.pixels.data() + r * img->packed, row, img->packed);
-      for (size_t i = img->packed; i < img->row_bytes; ++i)
-        if (row[i] != 0xCD) {
-          log_line("host error: the plugin wrote past the end of an output row");
-          break;
-        }
-    }
   }
   delete img;
   return kOfxStatOK;
