@@ -3,24 +3,28 @@
 The host itself is C++ (tests/ofxhost): the OFX suites are C functions with varargs
 (``paramGetValue``, ``message``) that ctypes cannot implement portably, and render threads must
 run without the GIL, as a host's do. This module builds it and the plugin with CMake into build/
-(when missing or stale), wraps its flat C API, and starts ``frameloom serve`` on loopback.
-No tests here.
+(when missing or stale), runs it in its own process (ofx_hostproc.py) behind small proxies, and
+starts ``frameloom serve`` on loopback. No tests here.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
-import ctypes
-import json
 import os
 import platform
+import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from multiprocessing.connection import Client
 from pathlib import Path
 
 import numpy as np
 
+from ofx_hostproc import FAILED, OK, HostError
 from test_service_helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,10 +32,8 @@ BUILD = ROOT / "build"
 BUNDLE = BUILD / "ofx" / "frameloom.ofx.bundle"
 FRAMELOOM = [sys.executable, "-m", "frameloom.cli"]
 
-DEPTHS = {"byte": ("OfxBitDepthByte", np.uint8), "short": ("OfxBitDepthShort", np.uint16),
-          "float": ("OfxBitDepthFloat", np.float32)}
-COMPONENTS = {3: "OfxImageComponentRGB", 4: "OfxImageComponentRGBA"}
-OK, FAILED = 0, 1
+__all__ = ["BUNDLE", "FAILED", "OK", "HostError", "OfxHost", "Serve", "build_host", "build_plugin",
+           "decode", "load_host", "stylize_cli"]
 
 
 class BuildError(RuntimeError):
@@ -80,182 +82,127 @@ def build_host() -> Path:
     return BUILD / "ofxhost" / names.get(platform.system(), "libframeloom_ofxhost.so")
 
 
-class HostError(RuntimeError):
-    pass
+class HostProcess:
+    """The test host (and the plugin in it) running in its own process; see ofx_hostproc.py
+    for why. Each thread of the tests talks to it over its own connection."""
 
+    def __init__(self, binary: Path, library: Path):
+        self.dir = Path(tempfile.mkdtemp(prefix="frameloom-ofxhost-"))
+        self.address = str(self.dir / "socket")
+        self.key = secrets.token_hex(16)
+        self.stderr = open(self.dir / "stderr.txt", "w+b")  # noqa: SIM115 - lives with the process
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("ofx_hostproc.py")), self.address,
+             str(binary), str(library)],
+            env={**os.environ, "FRAMELOOM_OFXHOST_KEY": self.key}, stdout=subprocess.PIPE,
+            stderr=self.stderr)
+        line = self.proc.stdout.readline()
+        if line.strip() != b"ready":
+            raise HostError(f"the OFX test host did not start:\n{self.died()}")
+        self._local = threading.local()
+        atexit.register(self.close)
 
-def _declare(lib) -> None:
-    ptr, text, num, real, long_ = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_double,
-                                   ctypes.c_long)
-    sigs = {
-        "th_load": (ptr, [text, text, num]), "th_describe_json": (text, [ptr]),
-        "th_unload": (num, [ptr]), "th_log": (text, [ptr]), "th_property_errors": (num, [ptr]),
-        "th_memory_blocks": (long_, [ptr]), "th_images_outstanding": (long_, [ptr]),
-        "th_create": (ptr, [ptr, text, text, num, num, real, real, real, text, num]),
-        "th_destroy": (num, [ptr]), "th_set_source": (num, [ptr, real, real, ptr, num, num]),
-        "th_set_string": (num, [ptr, text, text]), "th_set_string_key": (num, [ptr, text, real, text]),
-        "th_set_int": (num, [ptr, text, num]), "th_set_double": (num, [ptr, text, real]),
-        "th_set_double_key": (num, [ptr, text, real, real]), "th_press": (num, [ptr, text]),
-        "th_begin_sequence": (num, [ptr, real, real, real, num]),
-        "th_end_sequence": (num, [ptr, real, real, real, num]),
-        "th_render": (num, [ptr, real, real, ptr, long_]), "th_set_abort": (None, [ptr, num]),
-        "th_persistent_message": (text, [ptr]), "th_source_fetches": (long_, [ptr]),
-        "th_frames_needed": (num, [ptr, real, ctypes.POINTER(real)]), "th_purge": (num, [ptr]),
-        "th_render_timing": (None, [ptr, ctypes.POINTER(real)]), "th_set_unique_ids": (None, [ptr, num]),
-    }
-    for name, (restype, argtypes) in sigs.items():
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = restype, argtypes
+    def died(self) -> str:
+        code = self.proc.poll()
+        self.stderr.seek(0)
+        tail = self.stderr.read()[-4000:].decode(errors="replace")
+        return f"exit status {code}\n{tail}" if code is not None else tail
+
+    def call(self, target, name: str, *args, **kwargs):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = Client(self.address, family="AF_UNIX", authkey=self.key.encode())
+        try:
+            conn.send((target, name, args, kwargs))
+            reply = conn.recv()
+        except (EOFError, OSError):
+            self.proc.wait(10)
+            raise HostError(f"the OFX test host process died ({name}): {self.died()}") from None
+        if reply[0] == "error":
+            raise HostError(f"{reply[1]}\n{reply[2]}")
+        return reply[1]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
 
 
 class OfxHost:
-    """The plugin loaded into the test host: one per process (as the C++ host allows)."""
+    """The plugin loaded into the test host, in the host's process."""
 
-    def __init__(self, binary: Path, library: Path):
-        self.lib = ctypes.CDLL(str(library))
-        _declare(self.lib)
-        err = ctypes.create_string_buffer(1024)
-        self.handle = self.lib.th_load(str(binary).encode(), err, len(err))
-        if not self.handle or err.value:
-            raise HostError(f"loading {binary}: {err.value.decode()}\n{self.log() if self.handle else ''}")
+    def __init__(self, process: HostProcess):
+        self.process = process
 
     def describe(self) -> dict:
-        return json.loads(self.lib.th_describe_json(self.handle).decode())
+        return self.process.call("host", "describe")
 
     def log(self) -> str:
-        return self.lib.th_log(self.handle).decode()
+        return self.process.call("host", "log")
 
     @property
     def property_errors(self) -> int:
-        return self.lib.th_property_errors(self.handle)
+        return self.process.call("host", "property_errors")
 
     @property
     def images_outstanding(self) -> int:
-        return self.lib.th_images_outstanding(self.handle)
+        return self.process.call("host", "images_outstanding")
 
     @property
     def memory_blocks(self) -> int:
-        return self.lib.th_memory_blocks(self.handle)
+        return self.process.call("host", "memory_blocks")
 
     def create(self, depth: str, channels: int, width: int, height: int, first: float, last: float,
                fps: float = 24.0) -> "Instance":
-        err = ctypes.create_string_buffer(512)
-        handle = self.lib.th_create(self.handle, DEPTHS[depth][0].encode(),
-                                    COMPONENTS[channels].encode(), width, height, first, last, fps,
-                                    err, len(err))
-        if not handle:
-            raise HostError(err.value.decode())
-        return Instance(self, handle, depth, channels)
+        _, key, depth, channels = self.process.call("host", "create", depth, channels, width, height,
+                                                    first, last, fps)
+        return Instance(self.process, key, depth, channels)
 
     def unload(self) -> int:
-        return self.lib.th_unload(self.handle)
+        return self.process.call("host", "unload")
+
+
+class Instance:
+    """One filter-context instance in the host process; its methods are ofx_hostproc.Instance's
+    (set_sources, set, choose, set_key, press, render, set_abort, purge, destroy, ...)."""
+
+    def __init__(self, process: HostProcess, key: int, depth: str, channels: int):
+        self._process, self._key = process, key
+        self.depth, self.channels = depth, channels
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: self._process.call(self._key, name, *args, **kwargs)
+
+    @property
+    def message(self) -> str:
+        return self._process.call(self._key, "message")
+
+    @property
+    def source_fetches(self) -> int:
+        return self._process.call(self._key, "source_fetches")
+
+    @contextlib.contextmanager
+    def sequence(self, first: int, last: int, scale: float = 1.0, interactive: bool = False):
+        assert self.begin_sequence(first, last, scale, interactive) == OK
+        try:
+            yield
+        finally:
+            self.end_sequence(first, last, scale, interactive)
 
 
 _loaded: list = []
 
 
 def load_host() -> OfxHost:
-    """The plugin, built if needed, loaded once per process (the C++ host holds one plugin)."""
+    """The plugin, built if needed, in one test-host process for this process's tests."""
     if not _loaded:
         try:
-            _loaded.append(OfxHost(build_plugin(), build_host()))
+            _loaded.append(OfxHost(HostProcess(build_plugin(), build_host())))
         except Exception as exc:  # remembered: every test that needs the host fails the same way
             _loaded.append(exc)
     if isinstance(_loaded[0], Exception):
         raise _loaded[0]
     return _loaded[0]
-
-
-class Instance:
-    """One filter-context instance: its source clip, parameters, renders and messages."""
-
-    def __init__(self, host: OfxHost, handle, depth: str, channels: int):
-        self.host, self.lib, self.handle = host, host.lib, handle
-        self.depth, self.channels = depth, channels
-        self.dtype = DEPTHS[depth][1]
-        self._sizes: dict[tuple[int, float], tuple[int, int]] = {}
-
-    def set_sources(self, frames, first: int = 0, scale: float = 1.0) -> None:
-        """Frames ``(H, W, channels)`` of the instance's dtype, at times first, first + 1, ..."""
-        for i, frame in enumerate(frames):
-            frame = np.ascontiguousarray(frame, dtype=self.dtype)
-            assert frame.ndim == 3 and frame.shape[2] == self.channels, frame.shape
-            self.lib.th_set_source(self.handle, float(first + i), scale, frame.ctypes.data,
-                                   frame.shape[1], frame.shape[0])
-            self._sizes[(first + i, scale)] = frame.shape[:2]
-
-    def set(self, name: str, value) -> None:
-        if isinstance(value, str):
-            st = self.lib.th_set_string(self.handle, name.encode(), value.encode())
-        elif isinstance(value, float):
-            st = self.lib.th_set_double(self.handle, name.encode(), value)
-        else:
-            st = self.lib.th_set_int(self.handle, name.encode(), int(value))
-        if st != OK:
-            raise HostError(f"no parameter {name} taking {type(value).__name__}")
-
-    def choose(self, name: str, label: str) -> None:
-        """Set a choice parameter by its option label, as host scripts do."""
-        options = next(p for p in self.host.describe()["params"] if p["OfxPropName"] == [name])
-        self.set(name, options["OfxParamPropChoiceOption"].index(label))
-
-    def set_key(self, name: str, time: float, value) -> None:
-        fn = self.lib.th_set_string_key if isinstance(value, str) else self.lib.th_set_double_key
-        arg = value.encode() if isinstance(value, str) else float(value)
-        if fn(self.handle, name.encode(), float(time), arg) != OK:
-            raise HostError(f"cannot key {name}")
-
-    def press(self, name: str) -> None:
-        if self.lib.th_press(self.handle, name.encode()) != OK:
-            raise HostError(f"no button {name}")
-
-    def render(self, time: int, scale: float = 1.0) -> tuple[int, np.ndarray]:
-        h, w = self._sizes[(time, scale)]
-        out = np.empty((h, w, self.channels), self.dtype)
-        st = self.lib.th_render(self.handle, float(time), scale, out.ctypes.data, out.nbytes)
-        if st < 0:
-            raise HostError(f"no source frame at {time} (scale {scale}) to size the render")
-        return st, out
-
-    @contextlib.contextmanager
-    def sequence(self, first: int, last: int, scale: float = 1.0, interactive: bool = False):
-        assert self.lib.th_begin_sequence(self.handle, first, last, scale, int(interactive)) == OK
-        try:
-            yield
-        finally:
-            self.lib.th_end_sequence(self.handle, first, last, scale, int(interactive))
-
-    def render_timing(self) -> tuple[float, float]:
-        """The latest render: seconds in the render action, and of those in the host's calls."""
-        r = (ctypes.c_double * 2)()
-        self.lib.th_render_timing(self.handle, r)
-        return r[0], r[1]
-
-    def set_unique_ids(self, on: bool) -> None:
-        """Label source images with kOfxImagePropUniqueIdentifier (a new one when replaced)."""
-        self.lib.th_set_unique_ids(self.handle, int(on))
-
-    def set_abort(self, flag: bool) -> None:
-        self.lib.th_set_abort(self.handle, int(flag))
-
-    @property
-    def message(self) -> str:
-        return self.lib.th_persistent_message(self.handle).decode()
-
-    @property
-    def source_fetches(self) -> int:
-        return self.lib.th_source_fetches(self.handle)
-
-    def frames_needed(self, time: float) -> tuple[float, float]:
-        r = (ctypes.c_double * 2)()
-        self.lib.th_frames_needed(self.handle, time, r)
-        return r[0], r[1]
-
-    def purge(self) -> int:
-        return self.lib.th_purge(self.handle)
-
-    def destroy(self) -> int:
-        return self.lib.th_destroy(self.handle)
 
 
 class Serve:

@@ -232,7 +232,8 @@ UNLOAD_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import numpy as np
     from pathlib import Path
-    from ofx_host import OfxHost, Serve
+    from ofx_host import Serve
+    from ofx_hostproc import OfxHost   # in this process: it is the host
     from mediafiles import photo_frames
 
     host = OfxHost(Path({binary!r}), Path({library!r}))
