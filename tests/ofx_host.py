@@ -13,6 +13,7 @@ import contextlib
 import os
 import platform
 import secrets
+import signal
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,7 @@ BUNDLE = BUILD / "ofx" / "frameloom.ofx.bundle"
 FRAMELOOM = [sys.executable, "-m", "frameloom.cli"]
 
 __all__ = ["BUNDLE", "FAILED", "OK", "HostError", "OfxHost", "Serve", "build_host", "build_plugin",
-           "decode", "load_host", "stylize_cli"]
+           "decode", "load_host", "servers", "stylize_cli"]
 
 
 class BuildError(RuntimeError):
@@ -225,11 +226,13 @@ class Serve:
                 raise RuntimeError(f"frameloom serve exited: {self.proc.stderr.read().decode()[-2000:]}")
             return port_file.exists() and port_file.read_text().strip()
 
+        atexit.register(self.stop)   # whatever happens to the test that started it
         self.port = int(wait_until(ready, timeout=120))
         self.target = f"127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)   # a test may have frozen it
             self.proc.terminate()
             try:
                 self.proc.wait(30)
@@ -237,6 +240,22 @@ class Serve:
                 self.proc.kill()
                 self.proc.wait(10)
         self.proc.stderr.close()
+
+
+@contextlib.contextmanager
+def servers():
+    """``start(tmp, token_file=...)`` starts a server of one's own; all are stopped on leaving."""
+    started: list[Serve] = []
+
+    def start(tmp: Path, **kwargs) -> Serve:
+        started.append(Serve(tmp, **kwargs))
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for srv in started:
+            srv.stop()
 
 
 def stylize_cli(clip: Path, out: Path, *args: str) -> list[np.ndarray]:

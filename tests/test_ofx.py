@@ -14,7 +14,7 @@ import pytest
 
 from frameloom_client import FrameloomClient, clip_hash, pb
 from mediafiles import photo_frames, write_clip
-from ofx_host import BUNDLE, OK, Serve, arch_folder, decode, load_host, stylize_cli
+from ofx_host import BUNDLE, OK, Serve, arch_folder, decode, load_host, servers, stylize_cli
 from test_service_helpers import wait_until
 
 N, W, H = 12, 96, 64
@@ -34,6 +34,12 @@ def server(tmp_path_factory):
     srv = Serve(tmp_path_factory.mktemp("ofx-serve"))
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def serve():
+    with servers() as start:
+        yield start
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +162,8 @@ def test_frames_equal_frameloom_stylize(host, server, clip, cartoon, depth):
         inst.destroy()
 
 
-def test_second_pass_comes_from_the_cache(host, clip, cartoon, tmp_path):
-    srv = Serve(tmp_path)
+def test_second_pass_comes_from_the_cache(host, clip, cartoon, tmp_path, serve):
+    srv = serve(tmp_path)
     frames = decode(clip)
     try:
         inst = make_instance(host, srv, frames, "byte")

@@ -15,7 +15,7 @@ import pytest
 
 from frameloom_client import FrameloomClient, pb
 from mediafiles import photo_frames
-from ofx_host import FAILED, OK, ROOT, Serve, build_host, build_plugin, load_host
+from ofx_host import FAILED, OK, ROOT, Serve, build_host, build_plugin, load_host, servers
 from test_ofx import job_ids, make_instance
 from test_service_helpers import wait_until
 
@@ -33,6 +33,12 @@ def server(tmp_path_factory):
     srv = Serve(tmp_path_factory.mktemp("ofx-faults"))
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def serve():
+    with servers() as start:
+        yield start
 
 
 @pytest.fixture
@@ -69,13 +75,13 @@ def test_unreachable_server_fails_fast_with_a_message(host, frames):
         inst.destroy()
 
 
-def test_wrong_or_missing_token(host, frames, tmp_path):
+def test_wrong_or_missing_token(host, frames, tmp_path, serve):
     token = tmp_path / "token"
     token.write_text("s3cret\n")
     wrong = tmp_path / "wrong"
     wrong.write_text("guess")
     (tmp_path / "srv").mkdir()
-    srv = Serve(tmp_path / "srv", token_file=token)
+    srv = serve(tmp_path / "srv", token_file=token)
     inst = make_instance(host, srv, frames, "byte", first=0)
     try:
         status, _ = inst.render(0)
@@ -96,8 +102,8 @@ def test_wrong_or_missing_token(host, frames, tmp_path):
         srv.stop()
 
 
-def test_server_stopped_between_renders(host, frames, tmp_path):
-    srv = Serve(tmp_path)
+def test_server_stopped_between_renders(host, frames, tmp_path, serve):
+    srv = serve(tmp_path)
     inst = make_instance(host, srv, frames, "byte", first=0)
     try:
         assert inst.render(1)[0] == OK
@@ -271,8 +277,8 @@ def test_unload_with_a_job_running_does_not_crash(tmp_path):
     assert "unloaded cleanly" in proc.stdout
 
 
-def test_server_killed_or_hung_mid_job(host, frames, tmp_path):
-    srv = Serve(tmp_path)
+def test_server_killed_or_hung_mid_job(host, frames, tmp_path, serve):
+    srv = serve(tmp_path)
     inst = make_instance(host, srv, frames, "byte", style="diffusion", first=0)
     inst.set("model", "builtin:tiny")
     inst.set("steps", 30)
@@ -292,7 +298,7 @@ def test_server_killed_or_hung_mid_job(host, frames, tmp_path):
         srv.stop()
     # A server that accepts connections but never answers: calls time out within seconds.
     (tmp_path / "hung").mkdir()
-    hung = Serve(tmp_path / "hung")
+    hung = serve(tmp_path / "hung")
     inst = make_instance(host, hung, frames, "byte", first=0)
     hung.proc.send_signal(signal.SIGSTOP)
     try:
