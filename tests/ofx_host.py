@@ -127,6 +127,8 @@ class HostProcess:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+        self.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class OfxHost:
