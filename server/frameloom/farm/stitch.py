@@ -8,8 +8,9 @@ a *blend zone* inside the overlap, clear of both chunks' edges by ``r``, placed 
 allows (the later chunk has warmed up longest there), at most ``overlap`` frames long, with
 linear weights. Where both chunks hold the same pixels in the zone (filters: every frame there
 saw all its neighbours in both chunks) that is exact: the stitched clip is the uninterrupted
-render. Where they differ (diffusion's cross-frame state starts cold in each chunk), the zone is
-then blended with the temporal engine: the guided deflicker, on the source frames, over the zone
+render. Where they differ visibly (a deflicker window wider than the handles; diffusion's
+cross-frame state, which starts cold in each chunk), the zone is then blended with the temporal
+engine: the guided deflicker, on the source frames, over the zone
 and ``r`` frames on either side, replaces the zone's frames, so the change from one chunk's look
 to the other's is carried by matched patches of neighbouring frames instead of a plain fade.
 
@@ -36,6 +37,11 @@ from .plan import Chunk
 log = logging.getLogger(__name__)
 
 
+#: Mean difference of two chunks' frame beyond which a seam could show (half an 8-bit step):
+#: below it the cross-fade alone is invisible, and re-blending would only soften the zone.
+VISIBLE = 0.5 / 255
+
+
 @dataclass(frozen=True)
 class Zone:
     """Blend zone of one seam: ordinals ``lo..hi`` of the job, fading from ``before`` to
@@ -59,14 +65,22 @@ class StitchResult:
 
 
 def context_radius(spec) -> int:
-    """Frames at a chunk's edge that its deflicker finished without their full window."""
+    """Frames at a chunk's edge that come out unlike the uninterrupted render's because the
+    chunk has nothing beyond it: the deflicker's radius, plus, for diffusion, the look-ahead
+    frames a window cross-fades with the previous one's (a chunk's first window has none)."""
+    cold = 0
+    if spec.style.kind == "diffusion":
+        from ..stylize.diffusion.stylizer import resolve_overlap
+
+        d = spec.style.diffusion
+        cold = resolve_overlap(d.window_overlap, d.window or d.batch_size or 8)  # 8: CUDA's default
     # The runner's rule (make_temporal): these jobs run without a deflicker.
     mode = spec.temporal.mode or "window"
     if mode == "none" or (spec.style.kind in ("identity", "propagate") and not spec.temporal.guide):
-        return 0
+        return cold
     from ..temporal.blend import DeflickerConfig
 
-    return DeflickerConfig.from_spec(spec.temporal).radius
+    return cold + DeflickerConfig.from_spec(spec.temporal).radius
 
 
 def blend_zones(chunks: list[Chunk], indices: list[int], radius: int, overlap: int) -> list[Zone]:
@@ -99,7 +113,14 @@ def stitch(spec, chunks: list[Chunk], root: str | os.PathLike, *, overlap: int,
     from ..jobs.local import open_job_media
     from ..media import is_video_path
 
+    from ..media import probe
+
     root = Path(root)
+    missing = missing_chunks(spec, chunks, root, chunk_bit_depth(spec, probe(spec.input)))
+    if missing:   # before the output is touched
+        names = ", ".join(c.frames for c in missing[:6]) + (" ..." if len(missing) > 6 else "")
+        raise UserError(f"{len(missing)} of {len(chunks)} chunks are not rendered (or are stale) "
+                        f"in {root}: frames {names}; render those tasks first")
     final_output = spec.output
     tmp_output = None
     if is_video_path(final_output):
@@ -115,12 +136,6 @@ def stitch(spec, chunks: list[Chunk], root: str | os.PathLike, *, overlap: int,
                 from .plan import job_indices
 
                 indices = job_indices(spec, fps=fps)
-            depth = chunk_bit_depth(spec, source.info)
-            missing = missing_chunks(spec, chunks, root, depth)
-            if missing:
-                names = ", ".join(c.frames for c in missing[:6]) + (" ..." if len(missing) > 6 else "")
-                raise UserError(f"{len(missing)} of {len(chunks)} chunks are not rendered (or are "
-                                f"stale) in {root}: frames {names}; render those tasks first")
             radius = context_radius(spec)
             zones = blend_zones(chunks, indices, radius, overlap)
             guide = _guide_frames(spec, fps)
@@ -197,7 +212,7 @@ class _Joiner:
         pos = {i: k for k, i in enumerate(indices)}
         self.owner_until = [pos[c.owned[1]] for c in chunks]   # last owned ordinal per chunk
         self.held: deque[list] = deque()      # [ordinal, Frame, guide]
-        self.differs = False                  # the current zone's chunks disagree somewhere
+        self.differ: set[Zone] = set()        # zones whose two chunks disagree visibly
         self.blended = self.reblended = 0
         self._owner = 0
 
@@ -207,33 +222,33 @@ class _Joiner:
     def push(self, ordinal: int, src: Frame, guide: np.ndarray) -> list[Frame]:
         while self.owner_until[self._owner] < ordinal:
             self._owner += 1
-        zone = self.zones[0] if self.zones else None
-        if zone is not None and zone.lo <= ordinal <= zone.hi:
+        # Zones may be closer together than their context (short chunks, a wide deflicker).
+        zone = next((z for z in self.zones if z.lo <= ordinal <= z.hi), None)
+        if zone is not None:
             a, b = self._frame(zone.before, src.index), self._frame(zone.after, src.index)
-            if not np.array_equal(a, b):
-                self.differs = True
+            if float(np.abs(a - b).mean()) > VISIBLE:
+                self.differ.add(zone)
             w = zone.weight(ordinal)
             image = a if np.array_equal(a, b) else ((1.0 - w) * a + w * b).astype(np.float32)
             self.blended += 1
         else:
             image = self._frame(self._owner, src.index)
         self.held.append([ordinal, src.with_image(image), guide])
-        if zone is not None and ordinal == min(self.count - 1, zone.hi + self.radius):
-            self._finish_zone(zone)
+        while self.zones and ordinal >= min(self.count - 1, self.zones[0].hi + self.radius):
+            self._finish_zone(self.zones[0])
         return self._release()
 
     def flush(self) -> list[Frame]:
-        if self.zones:
+        while self.zones:
             self._finish_zone(self.zones[0])
         out = [f for _, f, _ in self.held]
         self.held.clear()
         return out
 
     def _finish_zone(self, zone: Zone) -> None:
-        if self.differs:
+        if zone in self.differ:
             self._reblend(zone)
         self.zones.popleft()
-        self.differs = False
 
     def _reblend(self, zone: Zone) -> None:
         import torch
