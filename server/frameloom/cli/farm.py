@@ -55,6 +55,18 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_stitch)
 
 
+def warn_short_handles(spec, overlap: int) -> None:
+    """Handles shorter than what a chunk's edge needs still stitch without a seam, but the
+    chunks no longer match an uninterrupted render exactly: say so once."""
+    from ..farm.stitch import context_radius
+
+    need = context_radius(spec)
+    if need and overlap <= need:
+        print(f"frameloom: note: with --overlap {overlap} (not over the {need} frames a chunk's "
+              f"edge needs; use {need + 1} or more) seams are blended, but frames near them differ "
+              "from an uninterrupted render", file=sys.stderr)
+
+
 def load_job(args):
     spec = load_spec(args.job)
     if getattr(args, "output", None):
@@ -68,6 +80,7 @@ def cmd_plan(args) -> int:
     spec = load_job(args)
     chunks = plan_chunks(job_indices(spec, fps=args.fps), args.chunk, args.overlap)
     chunks_dir(spec, args.chunks_dir)   # the job must say where its output goes
+    warn_short_handles(spec, args.overlap)
     plan = farm_plan(args.job, chunks, args.chunk, args.overlap, program=split_program(args.program),
                      output=args.output, chunk_root=args.chunks_dir, fps=args.fps)
     # One task a line: readable, and still one JSON document.
@@ -169,6 +182,7 @@ def render_chunked(args, spec) -> int:
     indices = job_indices(spec, fps=args.fps)
     chunks = plan_chunks(indices, args.chunk, args.overlap)
     root = chunks_dir(spec, args.chunks_dir)
+    warn_short_handles(spec, args.overlap)
     todo = missing_chunks(spec, chunks, root, chunk_bit_depth(spec, probe(spec.input)))
     frames = sum(sum(1 for i in indices if c.rendered[0] <= i <= c.rendered[1]) for c in todo)
     where = "here" if args.ray is None else f"on Ray ({args.ray})"
