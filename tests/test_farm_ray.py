@@ -188,3 +188,54 @@ def test_serve_hands_headless_jobs_to_ray(source, tmp_path):
                                           {"mode": "window", "window": 2}), tmp_path)]) == 0
     a, b = read_frames(media / "out"), read_frames(tmp_path / "single")
     assert len(a) == 30 and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def _serve(tmp_path, media, port_file):
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    if port_file.exists():
+        port_file.unlink()
+    proc = subprocess.Popen([*FRAMELOOM, "serve", "--port", "0", "--port-file", str(port_file),
+                             "--media-root", str(media), "--store", str(tmp_path / "store"),
+                             "--ray", ray.get_runtime_context().gcs_address, "--ray-chunk", "10",
+                             "--ray-overlap", "3", "--ray-workers", "1"],
+                            env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not port_file.exists() or not port_file.read_text().strip():
+        assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.2)
+    return proc, f"127.0.0.1:{port_file.read_text().strip()}"
+
+
+def test_serve_ray_job_resumes_after_a_crash(source, tmp_path):
+    """kill -9 the server once a chunk is complete: the restarted server requeues the job from
+    its store and renders only the chunks that were not complete."""
+    media = tmp_path / "media"
+    shot = write_frames(media / "shot", read_frames(source))
+    spec = job_spec(shot, media / "out", CARTOON, {"mode": "window", "window": 2})
+    port_file = tmp_path / "port"
+    server, target = _serve(tmp_path, media, port_file)
+    try:
+        with FrameloomClient(target, ready_timeout=60) as client:
+            job = client.submit(spec)
+        deadline = time.monotonic() + 240
+        while not list((media / "out.chunks").glob(f"*/{MANIFEST}")):
+            assert time.monotonic() < deadline, "no chunk finished"
+            time.sleep(0.05)
+    finally:
+        server.kill()
+        server.wait(30)
+    server, target = _serve(tmp_path, media, port_file)
+    try:
+        stages = []
+        with FrameloomClient(target, ready_timeout=60) as client:
+            final = client.wait(job.id, lambda j: stages.append(j.stage))
+        assert final.state == pb.JOB_STATE_SUCCEEDED and final.done == 30, final.error
+        assert any(s.startswith("rendering ") and s.endswith(" of 3 chunks on Ray") and
+                   not s.startswith("rendering 3 ") for s in stages), stages
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+    assert main(["render", _save(job_spec(shot, tmp_path / "single", CARTOON,
+                                          {"mode": "window", "window": 2}), tmp_path)]) == 0
+    a, b = read_frames(media / "out"), read_frames(tmp_path / "single")
+    assert len(a) == 30 and all(np.array_equal(x, y) for x, y in zip(a, b))
