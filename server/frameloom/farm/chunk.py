@@ -84,10 +84,11 @@ def chunk_bit_depth(spec, info) -> int:
 
 def render_chunk(spec, chunk: Chunk, root: str | os.PathLike, *, fps: Fraction | None = None,
                  device=None, stylizer=None, progress: Callable[[int, int | None, str], None] | None = None,
-                 is_cancelled: Callable[[], bool] | None = None) -> ChunkResult:
+                 is_cancelled: Callable[[], bool] | None = None, confine=None) -> ChunkResult:
     """Render ``chunk`` of ``spec`` (a job whose paths are absolute) into ``root``; a chunk
     already complete there is skipped. ``stylizer``: one to reuse (a Ray worker keeps its
-    models loaded from chunk to chunk); None: the runner builds it for ``device``."""
+    models loaded from chunk to chunk); None: the runner builds it for ``device``.
+    ``confine``: a server's check of every file the job reads."""
     from ..jobs.runner import run_job
     from ..media import FrameSelection, open_source
     from ..media.sequence import SequenceSink
@@ -95,7 +96,7 @@ def render_chunk(spec, chunk: Chunk, root: str | os.PathLike, *, fps: Fraction |
     root = Path(root)
     final = chunk_path(root, chunk)
     selection = FrameSelection.from_proto(spec.frames) if spec.HasField("frames") else None
-    with open_source(spec.input, selection, fps=fps) as source:
+    with open_source(spec.input, selection, fps=fps, confine=confine) as source:
         expected = identity(spec, chunk, chunk_bit_depth(spec, source.info))
         if is_complete(final, expected):
             log.info("chunk %s is complete already", chunk.frames)
@@ -110,7 +111,8 @@ def render_chunk(spec, chunk: Chunk, root: str | os.PathLike, *, fps: Fraction |
         sink = SequenceSink(str(tmp), ext=".png", bit_depth=expected["bit_depth"])
         indices: list[int] = []
         result = run_job(spec, source, _Recording(sink, indices), stylizer=stylizer, device=device,
-                         progress=progress, is_cancelled=is_cancelled, span=chunk.rendered)
+                         progress=progress, is_cancelled=is_cancelled, span=chunk.rendered,
+                         confine=confine)
     wanted = [i for i in source.indices if chunk.rendered[0] <= i <= chunk.rendered[1]]
     if sorted(indices) != wanted:
         raise UserError(f"chunk {chunk.frames}: rendered {len(indices)} of its {len(wanted)} frames")

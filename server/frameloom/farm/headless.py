@@ -25,16 +25,17 @@ class FarmConfig:
 
 
 def run_on_ray(spec, config: FarmConfig, *, progress: Callable[[int, str], None],
-               is_cancelled: Callable[[], bool]) -> int:
+               is_cancelled: Callable[[], bool], confine=None) -> int:
     """Render ``spec`` (paths checked and absolute) on Ray and stitch it; returns the frames
     written. ``progress(frames, stage)``: frames of the job finished so far, the chunks'
-    handle frames counted pro rata, so it never passes the job's frame count."""
+    handle frames counted pro rata, so it never passes the job's frame count. ``confine``: the
+    server's check of every file read, on the workers too."""
     from .chunk import chunk_bit_depth
     from .ray_executor import render_on_ray
     from .stitch import missing_chunks, stitch
     from ..media import probe
 
-    indices = job_indices(spec)
+    indices = job_indices(spec, confine=confine)
     total = len(indices)
     chunks = plan_chunks(indices, config.chunk, config.overlap)
     root = chunks_dir(spec)
@@ -48,9 +49,10 @@ def run_on_ray(spec, config: FarmConfig, *, progress: Callable[[int, str], None]
         progress(min(total, (already + done) * total // max(1, rendered)), stage)
 
     rendering(0, None, stage)
-    render_on_ray(spec, todo, root, config.ray, progress=rendering, is_cancelled=is_cancelled)
+    render_on_ray(spec, todo, root, config.ray, progress=rendering, is_cancelled=is_cancelled,
+                  confine=confine)
     progress(total, "stitching")
     result = stitch(spec, chunks, root, overlap=config.overlap, is_cancelled=is_cancelled,
                     progress=lambda done, _t, _s: progress(total, f"stitching {done}/{total}"),
-                    clean=True)
+                    clean=True, confine=confine)
     return result.frames_written

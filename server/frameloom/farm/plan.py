@@ -88,15 +88,16 @@ def describe(indices: list[int]) -> str:
     return f"{indices[0]}-{indices[-1]}" + (f"/{step}" if step > 1 else "")
 
 
-def job_indices(spec, *, fps: Fraction | None = None) -> list[int]:
+def job_indices(spec, *, fps: Fraction | None = None, confine=None) -> list[int]:
     """The clip frame indices a job renders. A video whose container does not say how many
-    frames it has is counted by decoding it once."""
+    frames it has is counted by decoding it once. ``confine``: a server's check of every file
+    read (see :func:`~frameloom.media.open_source`)."""
     from ..media import FrameSelection, open_source
 
     if not spec.input:
         raise UserError("the job has no input")
     selection = FrameSelection.from_proto(spec.frames) if spec.HasField("frames") else None
-    with open_source(spec.input, selection, fps=fps) as source:
+    with open_source(spec.input, selection, fps=fps, confine=confine) as source:
         indices = source.indices
         if indices is None:
             indices = [frame.index for frame in source]

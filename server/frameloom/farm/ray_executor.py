@@ -97,7 +97,7 @@ class ChunkWorker:
     def pid(self) -> int:
         return os.getpid()
 
-    def render(self, spec_bytes: bytes, chunk: Chunk, root: str, fps, board, key: str):
+    def render(self, spec_bytes: bytes, chunk: Chunk, root: str, fps, board, key: str, confine):
         from frameloom_client.v1 import frameloom_pb2 as pb
 
         from ..stylize import make_stylizer
@@ -114,7 +114,7 @@ class ChunkWorker:
         board.set.remote(key, 0)
         stylizer = make_stylizer(spec, device=self.device, model_cache=cache)
         try:
-            result = render_chunk(spec, chunk, root, fps=fps, stylizer=stylizer,
+            result = render_chunk(spec, chunk, root, fps=fps, stylizer=stylizer, confine=confine,
                                   progress=lambda done, total, stage: board.set.remote(key, done))
         finally:
             stylizer.close()
@@ -152,11 +152,12 @@ def _worker_resources(ray, options: RayOptions) -> tuple[dict, str, int]:
 def render_on_ray(spec, chunks: list[Chunk], root: str | os.PathLike, options: RayOptions, *,
                   fps: Fraction | None = None,
                   progress: Callable[[int, int | None, str], None] | None = None,
-                  is_cancelled: Callable[[], bool] | None = None) -> list[ChunkResult]:
+                  is_cancelled: Callable[[], bool] | None = None, confine=None) -> list[ChunkResult]:
     """Render ``chunks`` of ``spec`` (paths absolute, on storage every node sees) into
     ``root`` on Ray. ``progress(frames written, None, "rendering")`` while they run. A cancel
     (``is_cancelled()`` or Ctrl-C) kills every worker and raises :class:`Cancelled`; chunks
-    already complete stay complete."""
+    already complete stay complete. ``confine``: a server's check of every file read (it
+    travels to the workers)."""
     if not chunks:
         return []
     ray = connect(options)
@@ -175,7 +176,8 @@ def render_on_ray(spec, chunks: list[Chunk], root: str | os.PathLike, options: R
     def give(worker) -> None:
         if waiting:
             chunk = waiting.popleft()
-            ref = worker.render.remote(spec_bytes, chunk, str(Path(root)), fps, board, chunk.name)
+            ref = worker.render.remote(spec_bytes, chunk, str(Path(root)), fps, board, chunk.name,
+                                       confine)
             running[ref] = (worker, chunk)
 
     try:

@@ -106,10 +106,12 @@ def missing_chunks(spec, chunks: list[Chunk], root: Path, bit_depth: int) -> lis
 
 def stitch(spec, chunks: list[Chunk], root: str | os.PathLike, *, overlap: int,
            fps: Fraction | None = None, progress: Callable[[int, int | None, str], None] | None = None,
-           is_cancelled: Callable[[], bool] | None = None, clean: bool = False) -> StitchResult:
+           is_cancelled: Callable[[], bool] | None = None, clean: bool = False,
+           confine=None) -> StitchResult:
     """Join the complete ``chunks`` of ``spec`` (paths absolute) in ``root`` into
     ``spec.output``, with the source's audio. A video output is written under a temporary name
-    and renamed when whole, so a repeated or concurrent stitch never leaves half a file."""
+    and renamed when whole, so a repeated or concurrent stitch never leaves half a file.
+    ``confine``: a server's check of every file read (source and guide sequences)."""
     from ..jobs.local import open_job_media
     from ..media import is_video_path
 
@@ -126,7 +128,7 @@ def stitch(spec, chunks: list[Chunk], root: str | os.PathLike, *, overlap: int,
     if is_video_path(final_output):
         stem, ext = os.path.splitext(final_output)
         tmp_output = f"{stem}.partial-{os.getpid()}{ext}"
-    source, sink = open_job_media(spec, fps=fps, output=tmp_output)
+    source, sink = open_job_media(spec, fps=fps, output=tmp_output, confine=confine)
     written = blended = reblended = 0
     indices: list[int] | None = None
     try:
@@ -135,10 +137,10 @@ def stitch(spec, chunks: list[Chunk], root: str | os.PathLike, *, overlap: int,
             if indices is None:
                 from .plan import job_indices
 
-                indices = job_indices(spec, fps=fps)
+                indices = job_indices(spec, fps=fps, confine=confine)
             radius = context_radius(spec)
             zones = blend_zones(chunks, indices, radius, overlap)
-            guide = _guide_frames(spec, fps)
+            guide = _guide_frames(spec, fps, confine)
             joiner = _Joiner(spec, chunks, zones, root, indices, radius, len(indices))
             try:
                 for ordinal, frame in enumerate(source):
@@ -180,7 +182,7 @@ def _sized(image: np.ndarray, shape) -> np.ndarray:
     return cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
 
 
-def _guide_frames(spec, fps):
+def _guide_frames(spec, fps, confine=None):
     """The deflicker's guide clip, frame for frame with the source, for a job that has one
     (its source is the stylized clip)."""
     if not spec.temporal.guide:
@@ -188,7 +190,7 @@ def _guide_frames(spec, fps):
     from ..media import FrameSelection, open_source
 
     selection = FrameSelection.from_proto(spec.frames) if spec.HasField("frames") else None
-    return _Closable(open_source(spec.temporal.guide, selection, fps=fps))
+    return _Closable(open_source(spec.temporal.guide, selection, fps=fps, confine=confine))
 
 
 class _Closable:

@@ -718,7 +718,8 @@ class Engine:
             self._progress[rec.id] = (done, stage)
             self._notify(rec.id, "job")
 
-        written = run_on_ray(spec, self.config.farm, progress=progress, is_cancelled=cancel.is_set)
+        written = run_on_ray(spec, self.config.farm, progress=progress, is_cancelled=cancel.is_set,
+                             confine=self.media.confine)
         self.store.update(rec.id, meta={**self.store.get(rec.id).meta, "done": written})
         if spec.output_options.report:
             self._note_report(rec.id, error="flicker reports are not made yet for jobs run on Ray")

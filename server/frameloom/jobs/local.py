@@ -10,16 +10,18 @@ from ..media import FrameSelection, check_output, open_sink, open_source
 from .runner import JobResult, run_job
 
 
-def open_job_media(spec, *, fps: Fraction | None = None, output: str | None = None):
+def open_job_media(spec, *, fps: Fraction | None = None, output: str | None = None,
+                   confine=None):
     """(source, sink) for a spec whose ``input`` and ``output`` are paths on this machine.
-    ``output``: write there instead (a temporary name the caller renames)."""
+    ``output``: write there instead (a temporary name the caller renames); ``confine``: a
+    server's check of every file the source reads."""
     if not spec.input:
         raise UserError("the job has no input")
     if not spec.output:
         raise UserError("the job has no output")
     check_output(spec.output, [spec.input])
     selection = FrameSelection.from_proto(spec.frames) if spec.HasField("frames") else None
-    source = open_source(spec.input, selection, fps=fps)
+    source = open_source(spec.input, selection, fps=fps, confine=confine)
     step = selection.step if selection else 1
     sink = open_sink(output or spec.output, source.info, spec.output_options,
                      audio_from=spec.input if source.info.kind == "video" and step == 1 else None,
