@@ -1,6 +1,6 @@
 """A farm job's speed on Ray: 1 vs 2 workers, what the overlap costs, what the stitch costs.
 
-    python benchmarks/bench_farm.py [--frames 96] [--size 160x224] [--chunk 24] [--overlap 8]
+    python benchmarks/bench_farm.py [--frames 96] [--size 96x128] [--chunk 24] [--overlap 8]
                                     [--repeats 3]
 
 The job: ``filter:cartoon`` with the window deflicker (+-3) on a clip of a real photograph moved
@@ -16,7 +16,8 @@ its time is the wall time from submitting the chunks to the last chunk on disk. 
 - an uninterrupted local render of the whole job (one process, one thread) as the baseline.
 
 Medians over ``--repeats``. Others share this machine's cores: the load average is printed
-before and after; compare runs taken at a low load.
+before and after, and so is the *parallel ceiling*, what two plain CPU-bound processes gain over
+one at that moment; two workers cannot beat it. Compare runs taken at a low load.
 """
 from __future__ import annotations
 
@@ -37,6 +38,30 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def _burn(n: int) -> float:
+    t = time.perf_counter()
+    x = 0
+    for i in range(n):
+        x += i * i
+    return time.perf_counter() - t
+
+
+def parallel_ceiling(n: int = 10_000_000) -> float:
+    """What two CPU-bound processes gain over one on this machine right now (2.0 on two idle
+    cores): the most two workers can gain while others share the cores."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(2) as pool:
+        pool.map(_burn, [1000, 1000])   # started
+        t = time.perf_counter()
+        pool.map(_burn, [n])
+        one = time.perf_counter() - t
+        t = time.perf_counter()
+        pool.map(_burn, [n, n])
+        two = time.perf_counter() - t
+    return 2 * one / two
+
+
 def make_source(folder: Path, frames: int, size: tuple[int, int]) -> str:
     from frameloom.frames import Frame
     from frameloom.media.sequence import SequenceSink
@@ -51,7 +76,7 @@ def make_source(folder: Path, frames: int, size: tuple[int, int]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=96)
-    ap.add_argument("--size", default="160x224", help="HxW")
+    ap.add_argument("--size", default="96x128", help="HxW")
     ap.add_argument("--chunk", type=int, default=24)
     ap.add_argument("--overlap", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
@@ -91,6 +116,7 @@ def main() -> None:
         run_local(spec(tmp / "single"), quiet=True)
         single = time.perf_counter() - t
 
+        ceiling = [parallel_ceiling()]
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
         rows = {}
         for name, options in (("1 worker x 1 CPU", RayOptions(workers=1)),
@@ -105,6 +131,7 @@ def main() -> None:
                 times.append(time.perf_counter() - t)
             rows[name] = statistics.median(times)
         ray.shutdown()
+        ceiling.append(parallel_ceiling())
 
         stitch_times = {}
         for kind, out in (("PNG sequence", tmp / "stitched"), ("H.264 .mp4", tmp / "stitched.mp4")):
@@ -129,7 +156,9 @@ def main() -> None:
         print(f"| Ray, {name} | {s:.1f} | {n / s:.2f} | {rendered / s:.2f} | **{base / s:.2f}x** |")
     print(f"| local, uninterrupted, 1 thread | {single:.1f} | {n / single:.2f} | {n / single:.2f} | "
           f"{base / single:.2f}x |")
-    print(f"\noverlap cost: {rendered} frames rendered / {n} delivered = **{rendered / n:.3f}**")
+    print(f"\nparallel ceiling (2 plain CPU-bound processes vs 1, before / after the Ray runs): "
+          f"{ceiling[0]:.2f}x / {ceiling[1]:.2f}x (2.00x on two idle cores)")
+    print(f"overlap cost: {rendered} frames rendered / {n} delivered = **{rendered / n:.3f}**")
     for kind, s in stitch_times.items():
         print(f"stitch into {kind}: {1000 * s / n:.1f} ms/frame ({s:.2f} s)")
     print(f"\nload average after: {load()}")
