@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import socket
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -37,6 +38,8 @@ class ChunkResult:
     path: Path
     frames_written: int
     skipped: bool           # it was complete already: no work done
+    started: float = 0.0    # wall-clock time the render began and ended (for farm logs)
+    ended: float = 0.0
 
 
 def identity(spec, chunk: Chunk, bit_depth: int) -> dict:
@@ -95,6 +98,7 @@ def render_chunk(spec, chunk: Chunk, root: str | os.PathLike, *, fps: Fraction |
 
     root = Path(root)
     final = chunk_path(root, chunk)
+    started = time.time()
     selection = FrameSelection.from_proto(spec.frames) if spec.HasField("frames") else None
     with open_source(spec.input, selection, fps=fps, confine=confine) as source:
         expected = identity(spec, chunk, chunk_bit_depth(spec, source.info))
@@ -121,7 +125,7 @@ def render_chunk(spec, chunk: Chunk, root: str | os.PathLike, *, fps: Fraction |
         # Stale (the job changed since), or another attempt of this task got there first.
         if is_complete(final, expected):
             shutil.rmtree(tmp, ignore_errors=True)
-            return ChunkResult(chunk, final, result.frames_written, False)
+            return ChunkResult(chunk, final, result.frames_written, False, started, time.time())
         shutil.rmtree(final, ignore_errors=True)
     try:
         os.rename(tmp, final)
@@ -129,7 +133,7 @@ def render_chunk(spec, chunk: Chunk, root: str | os.PathLike, *, fps: Fraction |
         if not is_complete(final, expected):
             raise
         shutil.rmtree(tmp, ignore_errors=True)   # a twin attempt renamed its copy first
-    return ChunkResult(chunk, final, result.frames_written, False)
+    return ChunkResult(chunk, final, result.frames_written, False, started, time.time())
 
 
 class _Recording:
