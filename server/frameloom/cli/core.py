@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from fractions import Fraction
 
-from frameloom_client.jobspec import (load_spec, parse_frames, relative_paths, save_spec,
-                                      spec_to_toml)
+from frameloom_client.jobspec import relative_paths, save_spec, spec_to_toml
 
-from .args import add_media_args, add_report_arg, add_temporal_args, key_value, print_written, spec_from_args
+from ..errors import UserError
+from .args import (add_media_args, add_report_arg, add_temporal_args, fps_arg, key_value,
+                   print_written, spec_from_args)
 
 
 def add_parsers(sub) -> None:
@@ -67,10 +67,28 @@ def add_parsers(sub) -> None:
                        description="Run a job file: a frameloom.v1.JobSpec written as TOML. Its "
                                    "paths are relative to the job file.")
     p.add_argument("job", help="job file (.toml or .json)")
-    p.add_argument("--frames", help="override the job's frame range (farm chunks)")
+    p.add_argument("--frames", metavar="START-END",
+                   help="render only these of the job's frames, as the whole job would make them "
+                        "(a farm task; with --overlap, into its own chunk folder)")
     p.add_argument("-o", "--output", help="override the job's output")
-    p.add_argument("--fps", type=float, help="frame rate of image-sequence inputs")
+    p.add_argument("--fps", type=fps_arg, help="frame rate of image-sequence inputs")
     add_report_arg(p)
+    g = p.add_argument_group("render farm (see `frameloom plan`)")
+    g.add_argument("--overlap", type=int, metavar="H",
+                   help="handle frames rendered on each side of --frames, into the chunk folder "
+                        "the stitch joins (default with --chunk: 8)")
+    g.add_argument("--chunk", type=int, metavar="N",
+                   help="cut the job into chunks of N frames, render them all and stitch; with "
+                        "--frames: the plan the task belongs to (for --stitch)")
+    g.add_argument("--chunks-dir", metavar="DIR",
+                   help="where chunk folders go (default: beside the output, <output>.chunks)")
+    g.add_argument("--stitch", action="store_true",
+                   help="with --frames: stitch the output when this task finds every chunk done")
+    g.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run the chunks on a Ray cluster: no address starts a local one, 'auto' "
+                        "joins the one `ray start` made here, or HOST:PORT (needs frameloom[ray])")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="Ray workers (default: one per GPU of the cluster, else one per CPU)")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("info", help="clip metadata, or this machine's devices and codecs")
@@ -101,15 +119,25 @@ def cmd_stylize(args) -> int:
 
 def cmd_render(args) -> int:
     from ..jobs.local import run_local
+    from .farm import load_job, owned_range, render_chunked, render_task
 
-    spec = load_spec(args.job)
-    if args.output:
-        spec.output = os.path.abspath(args.output)
+    spec = load_job(args)
+    if args.ray is not None or (args.chunk and not args.frames):
+        return render_chunked(args, spec)
+    if args.overlap is not None or args.stitch:
+        if not args.frames:
+            raise UserError("--overlap/--stitch render one farm task: give its --frames (or "
+                            "--chunk N to render the whole job as chunks)")
+        return render_task(args, spec)
+    span = None
     if args.frames:
-        spec.frames.CopyFrom(parse_frames(args.frames))
+        from ..farm.plan import chunk_of, job_indices
+
+        indices = job_indices(spec, fps=args.fps)
+        span = chunk_of(indices, *owned_range(spec, args.frames, indices), 0).owned
     if args.report:
         spec.output_options.report = True
-    result = run_local(spec, fps=Fraction(args.fps).limit_denominator(1001) if args.fps else None)
+    result = run_local(spec, fps=args.fps, span=span)
     print_written(result, args.output or spec.output)
     return 0
 

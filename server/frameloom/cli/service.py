@@ -68,6 +68,17 @@ def add_parsers(sub) -> None:
                         "for model folders you trust)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info",
                    help="what the server logs (default info: start, jobs, errors)")
+    g = p.add_argument_group("Ray (needs frameloom[ray])")
+    g.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run headless jobs as chunks on a Ray cluster instead of the local "
+                        "devices: no address starts a local one, 'auto' joins the one `ray start` "
+                        "made here, or HOST:PORT; its nodes must see the media roots at the same "
+                        "paths (streamed clips still run here)")
+    g.add_argument("--ray-chunk", type=int, default=48, metavar="N", help="frames per chunk (default 48)")
+    g.add_argument("--ray-overlap", type=int, default=8, metavar="H",
+                   help="handle frames on each side of a chunk (default 8)")
+    g.add_argument("--ray-workers", type=int, metavar="N",
+                   help="Ray workers (default: one per GPU of the cluster, else one per CPU)")
     p.set_defaults(func=run_serve)
 
     p = sub.add_parser("submit", help="run a job file on a frameloom server",
@@ -97,9 +108,19 @@ def run_serve(args) -> int:
     limits = Limits(max_width=args.max_size[0], max_height=args.max_size[1],
                     max_frames=args.max_frames, max_in_flight=args.max_in_flight,
                     max_queued_jobs=args.max_queued, max_stream_memory=args.max_stream_memory * 2**20)
+    farm = None
+    if args.ray is not None:
+        from ..farm.headless import FarmConfig
+        from ..farm.plan import check_sizes
+        from ..farm.ray_executor import RayOptions
+
+        check_sizes(args.ray_chunk, args.ray_overlap)
+        farm = FarmConfig(ray=RayOptions(address=None if args.ray == "local" else args.ray,
+                                         workers=args.ray_workers),
+                          chunk=args.ray_chunk, overlap=args.ray_overlap)
     engine = EngineConfig(store_dir=args.store, media_roots=args.media_root,
                           model_dirs=args.model_dir, devices=args.device, limits=limits,
-                          model_cache=args.model_cache, allow_pickle=args.allow_pickle)
+                          model_cache=args.model_cache, allow_pickle=args.allow_pickle, farm=farm)
     config = ServerConfig(engine=engine, host=args.host, port=args.port, token=_read_token(args),
                           tls_cert=args.tls_cert, tls_key=args.tls_key, port_file=args.port_file)
     asyncio.run(serve_forever(config))

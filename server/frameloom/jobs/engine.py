@@ -69,6 +69,7 @@ class EngineConfig:
     limits: Limits = field(default_factory=Limits)
     model_cache: int = 1     # diffusion models kept loaded per device between jobs; 0: none
     allow_pickle: bool = False   # jobs may ask for pickle checkpoints (they can run code)
+    farm: "object | None" = None   # a farm.headless.FarmConfig: headless jobs go to Ray
 
 
 def convert_depth(image: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -128,6 +129,7 @@ class Engine:
         self._ended: dict[str, dict] = {}   # ends the store could not record (full disk)
         self._stream_memory = MemoryBudget(self.limits.max_stream_memory)
         self.queue: JobQueue | None = None
+        self.farm_queue: JobQueue | None = None   # headless jobs, when they run on Ray
         self.ready = False
         self._stopping = False
 
@@ -141,6 +143,13 @@ class Engine:
             raise UserError(f"device {twice[0]} is given twice; each device runs one job at a time")
         self.queue = JobQueue(devices, self._run, max_queued=self.limits.max_queued_jobs,
                               on_change=self._queue_changed)
+        if self.config.farm is not None:
+            from ..farm.ray_executor import connect
+
+            connect(self.config.farm.ray)   # a missing Ray or cluster fails the start, not a job
+            # One job at a time on the cluster: its chunks already fill every worker.
+            self.farm_queue = JobQueue(["ray"], self._run, max_queued=self.limits.max_queued_jobs,
+                                       on_change=self._queue_changed)
         for rec in sorted(self.store.list((QUEUED, RUNNING), limit=1_000_000), key=lambda r: r.seq):
             if rec.kind == "stream":   # its client went away with the old process
                 self.store.update(rec.id, state=CANCELLED, ended=time.time(),
@@ -149,10 +158,17 @@ class Engine:
                 continue
             self.store.update(rec.id, state=QUEUED)
             self._cancel[rec.id] = threading.Event()
-            self.queue.put(rec.id, rec.priority, rec.seq, force=True)
+            self._queue_for(rec.kind).put(rec.id, rec.priority, rec.seq, force=True)
             log.info("resuming job %s (%d/%d frames done)", rec.id, rec.done, rec.total)
-        self.queue.start()
+        for queue in self._queues():
+            queue.start()
         self.ready = True
+
+    def _queues(self) -> list[JobQueue]:
+        return [q for q in (self.queue, self.farm_queue) if q is not None]
+
+    def _queue_for(self, kind: str) -> JobQueue:
+        return self.farm_queue if kind == "headless" and self.farm_queue is not None else self.queue
 
     def stop(self) -> None:
         """Shut down: streams are cancelled (their clients must send again); headless jobs
@@ -162,8 +178,12 @@ class Engine:
             ev.set()
         for up in list(self._uploads.values()):
             up.abort("the server is shutting down")
-        if self.queue is not None:
-            self.queue.stop()
+        for queue in self._queues():
+            queue.stop()
+        if self.farm_queue is not None:
+            from ..farm.ray_executor import disconnect
+
+            disconnect()
         if self._model_cache is not None:
             self._model_cache.clear()
 
@@ -204,8 +224,11 @@ class Engine:
         return dataclasses.replace(rec, **ended) if ended else rec
 
     def queue_position(self, job_id: str) -> int:
-        pos = self.queue.position(job_id) if self.queue else None
-        return -1 if pos is None else pos
+        for queue in self._queues():
+            pos = queue.position(job_id)
+            if pos is not None:
+                return pos
+        return -1
 
     def list(self, states=(), limit: int = 100) -> list[JobRecord]:
         return self.store.list(tuple(states), limit=max(1, min(limit or 100, 10_000)))
@@ -242,8 +265,9 @@ class Engine:
             self._notify(job_id, "job")
 
     def progress_of(self, rec: JobRecord) -> tuple[int, str]:
-        """(frames done, stage) of a job, live while it runs."""
-        return self._progress.get(rec.id, (rec.done, rec.stage))
+        """(frames done, stage) of a job, live while it runs. A job rendered on Ray keeps no
+        frames in the store; its count is in its meta."""
+        return self._progress.get(rec.id, (max(rec.done, int(rec.meta.get("done", 0))), rec.stage))
 
     def job_message(self, rec: JobRecord, with_spec: bool = False) -> pb.Job:
         """A job as the contract shows it, with live progress and queue position."""
@@ -369,7 +393,7 @@ class Engine:
     def _enqueue(self, rec: JobRecord) -> None:
         self._cancel[rec.id] = threading.Event()
         try:
-            self.queue.put(rec.id, rec.priority, rec.seq)
+            self._queue_for(rec.kind).put(rec.id, rec.priority, rec.seq)
         except LimitExceeded as exc:
             self.store.update(rec.id, state=FAILED, error=str(exc), error_code=exc.code,
                               ended=time.time())
@@ -383,7 +407,7 @@ class Engine:
         if rec.state in TERMINAL:
             return rec
         state = CANCELLED if code == "CANCELLED" else FAILED
-        queued = self.queue.remove(job_id)
+        queued = any(queue.remove(job_id) for queue in self._queues())
         if queued:   # it never ran, so nothing else will end it
             self._end(job_id, state=state, error=reason, error_code=code)
         up = self._uploads.pop(job_id, None) if queued else self._uploads.get(job_id)
@@ -590,6 +614,8 @@ class Engine:
         from .local import open_job_media
         from ..media import FrameSelection, open_source
 
+        if device == "ray":
+            return self._run_on_ray(rec, spec, cancel)
         selection = FrameSelection.from_proto(spec.frames) if spec.HasField("frames") else None
         done = self.store.finished(rec.id)
         with open_source(spec.input, selection, confine=self.media.confine) as source:
@@ -682,3 +708,18 @@ class Engine:
             self._note_report(rec.id, error=report.error)
         else:
             self._note_report(rec.id, path=str(written.html))
+
+    def _run_on_ray(self, rec: JobRecord, spec: pb.JobSpec, cancel: threading.Event) -> None:
+        """A headless job's frames rendered on the Ray cluster (``serve --ray``); the store
+        holds its state, its chunks (beside the output) what is finished."""
+        from ..farm.headless import run_on_ray
+
+        def progress(done: int, stage: str) -> None:
+            self._progress[rec.id] = (done, stage)
+            self._notify(rec.id, "job")
+
+        written = run_on_ray(spec, self.config.farm, progress=progress, is_cancelled=cancel.is_set,
+                             confine=self.media.confine)
+        self.store.update(rec.id, meta={**self.store.get(rec.id).meta, "done": written})
+        if spec.output_options.report:
+            self._note_report(rec.id, error="flicker reports are not made yet for jobs run on Ray")

@@ -10,17 +10,20 @@ from ..media import FrameSelection, check_output, open_sink, open_source
 from .runner import JobResult, run_job
 
 
-def open_job_media(spec, *, fps: Fraction | None = None):
-    """(source, sink) for a spec whose ``input`` and ``output`` are paths on this machine."""
+def open_job_media(spec, *, fps: Fraction | None = None, output: str | None = None,
+                   confine=None):
+    """(source, sink) for a spec whose ``input`` and ``output`` are paths on this machine.
+    ``output``: write there instead (a temporary name the caller renames); ``confine``: a
+    server's check of every file the source reads."""
     if not spec.input:
         raise UserError("the job has no input")
     if not spec.output:
         raise UserError("the job has no output")
     check_output(spec.output, [spec.input])
     selection = FrameSelection.from_proto(spec.frames) if spec.HasField("frames") else None
-    source = open_source(spec.input, selection, fps=fps)
+    source = open_source(spec.input, selection, fps=fps, confine=confine)
     step = selection.step if selection else 1
-    sink = open_sink(spec.output, source.info, spec.output_options,
+    sink = open_sink(output or spec.output, source.info, spec.output_options,
                      audio_from=spec.input if source.info.kind == "video" and step == 1 else None,
                      fps=source.info.fps / step)
     return source, sink
@@ -33,20 +36,31 @@ def _bar(total, desc: str, quiet: bool):
                 dynamic_ncols=True, mininterval=0.5)
 
 
-def run_local(spec, *, fps: Fraction | None = None, quiet: bool = False, stylizer=None) -> JobResult:
-    """Run ``spec`` with a progress bar on stderr. Ctrl-C keeps finished frames. With
-    ``output_options.report`` the flicker report is written beside the output afterwards."""
-    source, sink = open_job_media(spec, fps=fps)
-    indices = source.indices
-    bar = _bar(len(indices) if indices is not None else None, spec.name or "stylize", quiet)
+def progress_bar(total: int | None, desc: str, *, quiet: bool = False):
+    """A tqdm bar on stderr, and the runner's progress callback that moves it."""
+    bar = _bar(total, desc, quiet)
 
     def progress(done: int, total, stage: str) -> None:
         bar.update(done - bar.n)
 
+    return bar, progress
+
+
+def run_local(spec, *, fps: Fraction | None = None, quiet: bool = False, stylizer=None,
+              span: tuple[int, int] | None = None) -> JobResult:
+    """Run ``spec`` with a progress bar on stderr. Ctrl-C keeps finished frames. With
+    ``output_options.report`` the flicker report is written beside the output afterwards.
+    ``span``: only the job's frames in that range (numbered as in the whole job)."""
+    source, sink = open_job_media(spec, fps=fps)
+    indices = source.indices
+    if span is not None and indices is not None:
+        indices = [i for i in indices if span[0] <= i <= span[1]]
+    bar, progress = progress_bar(len(indices) if indices is not None else None,
+                                 spec.name or "stylize", quiet=quiet)
     started = time.monotonic()
     try:
         with source:
-            result = run_job(spec, source, sink, stylizer=stylizer, progress=progress)
+            result = run_job(spec, source, sink, stylizer=stylizer, progress=progress, span=span)
     finally:
         bar.close()
     if spec.output_options.report:

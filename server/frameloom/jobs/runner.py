@@ -3,6 +3,12 @@
 The CLI, the gRPC server and render-farm chunks all run jobs through :func:`run_job`, so a frame
 comes out the same whichever way it was asked for. Memory is bounded by the stylizer's batch and
 the temporal window, never by the clip's length.
+
+A farm chunk or a resumed job renders only part of a job's frames, yet what makes frames agree is
+numbered within the whole job, never from where this run starts: the temporal filter's positions
+(its PatchMatch seeds and fast-mode blocks) are the frames' ordinals in the job, the stylizer's
+batches fall on a grid of ordinals counted from the job's first frame, and the stylizer sees the
+job's frame list (its anchor frame, look-ahead and pose smoothing are the job's).
 """
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..errors import Cancelled, InputNotFound
+from ..errors import Cancelled, InputNotFound, UserError
 from ..frames import Frame
 from ..spec import JobSpec, Schedule, validate
 from ..stylize import Stylizer, make_stylizer
@@ -65,8 +71,13 @@ def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
             temporal="auto", progress: Progress | None = None,
             is_cancelled: CancelCheck | None = None, skip: Iterable[int] = (),
             on_frame: Callable[[Frame], None] | None = None, device=None,
-            confine=None) -> JobResult:
+            confine=None, span: tuple[int, int] | None = None) -> JobResult:
     """Run ``spec`` over ``source`` into ``sink``.
+
+    ``source`` holds the job's frames. ``span`` (first, last frame index; None: all of them)
+    renders only the job's frames in that range, as a farm chunk does; they come out as that
+    part of an uninterrupted run would make them, except near the span's ends, where the
+    temporal filter and the stylizer have no frames outside it to look at.
 
     ``skip`` holds frame indices already finished (a resumed job): they are not written again,
     and frames well before the first unfinished one are not even decoded. A cancel (or Ctrl-C)
@@ -83,14 +94,18 @@ def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
     own_temporal = isinstance(temporal, str) and temporal == "auto"
     temporal = make_temporal(spec, device=device, confine=confine) if own_temporal else temporal
     skip = set(skip)
-    indices = source.indices
+    job_indices = source.indices
+    indices = _span_indices(job_indices, span)
     total = None if indices is None else len([i for i in indices if i not in skip])
     start_at = _resume_point(indices, skip, _context_frames(temporal))
+    if start_at is None and span is not None:
+        start_at = indices[0]
     nothing_left = start_at is not None and start_at > indices[-1]
-    if temporal is not None and start_at is not None and not nothing_left:
-        # The temporal filter numbers frames by their ordinal in the job; a resumed stream
-        # must start at the same number an uninterrupted one would have reached.
-        temporal.resume_from(indices.index(start_at))
+    first_ordinal = 0 if start_at is None or nothing_left else job_indices.index(start_at)
+    if temporal is not None and first_ordinal:
+        # The temporal filter numbers frames by their ordinal in the job; a stream that starts
+        # later (resumed, or a farm chunk) must start at the number an uninterrupted one reaches.
+        temporal.resume_from(first_ordinal)
 
     threads = Rebalancer()   # on this thread: OpenMP's pool size belongs to the caller
     written = 0
@@ -122,11 +137,17 @@ def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
                     emit(index, out)
 
     try:
-        stylizer.prepare(source.frame_at, indices if indices is not None else [])
+        stylizer.prepare(source.frame_at, job_indices if job_indices is not None else [],
+                         span=None if span is None else (indices[0], indices[-1]))
         batch: list[Frame] = []
-        for frame in () if nothing_left else frames_from(source, start_at):
+        size = max(1, stylizer.batch_size)
+        frames = () if nothing_left else frames_from(source, start_at,
+                                                     None if span is None else indices[-1])
+        for ordinal, frame in enumerate(frames, first_ordinal):
             batch.append(frame)
-            if len(batch) >= max(1, stylizer.batch_size):
+            # Batches end on the job's grid of ordinals, wherever this run began, so a chunk's
+            # or a resumed job's windows are the ones an uninterrupted run denoises together.
+            if (ordinal + 1) % size == 0 or len(batch) >= size:
                 finish(batch)
                 batch = []
         if batch:
@@ -148,6 +169,20 @@ def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
     return JobResult(written, total)
 
 
+def _span_indices(indices, span: tuple[int, int] | None):
+    """The job's frame indices inside ``span`` (all of them when None)."""
+    if span is None:
+        return indices
+    if indices is None:
+        raise UserError("rendering part of a job needs a clip whose frame count is known")
+    lo, hi = span
+    inside = [i for i in indices if lo <= i <= hi]
+    if not inside:
+        raise UserError(f"frames {lo}-{hi} hold none of the job's frames "
+                        f"({indices[0]}-{indices[-1]})" if indices else "the job has no frames")
+    return inside
+
+
 def _resume_point(indices, skip: set[int], context: int) -> int | None:
     """The first frame index to decode: ``context`` frames before the first unfinished one."""
     if not skip or indices is None:
@@ -159,23 +194,31 @@ def _resume_point(indices, skip: set[int], context: int) -> int | None:
     return indices[max(0, pos - context)]
 
 
-def frames_from(source, start_at: int | None):
-    """The source's frames from index ``start_at`` on (None: all), decoding none before it
-    where the source can seek."""
-    if start_at is None:
+def frames_from(source, start_at: int | None, stop_after: int | None = None):
+    """The source's frames from index ``start_at`` on (None: all) up to ``stop_after``
+    (None: the end), decoding none before or after them where the source can seek."""
+    if start_at is None and stop_after is None:
         yield from source
         return
     selection = getattr(source, "selection", None)
-    if selection is not None and start_at > selection.start:
+    if selection is not None:
         from dataclasses import replace
 
-        # Re-aim the source at the resume point so the frames before it are never decoded.
-        source.selection = replace(selection, start=start_at)
+        # Re-aim the source at the range so the frames outside it are never decoded.
+        start = selection.start if start_at is None else max(selection.start, start_at)
+        # Keep the selection's own grid: a new start must be one of its frames.
+        start += (selection.start - start) % selection.step
+        end = selection.end if stop_after is None else (
+            stop_after if selection.end is None else min(selection.end, stop_after))
+        source.selection = replace(selection, start=start, end=end)
         try:
-            yield from source
+            if end is None or start <= end:
+                yield from source
         finally:
             source.selection = selection
         return
     for frame in source:
-        if frame.index >= start_at:
+        if stop_after is not None and frame.index > stop_after:
+            return
+        if start_at is None or frame.index >= start_at:
             yield frame

@@ -22,7 +22,8 @@ from .sequence import SequenceSink, SequenceSource, check_pattern, is_pattern
 from .video import VideoSink, VideoSource
 
 __all__ = ["ArraySource", "ClipInfo", "FrameSelection", "FrameSink", "FrameSource",
-           "is_video_path", "open_sink", "open_source", "parse_frame_range", "probe"]
+           "is_video_path", "open_sink", "open_source", "parse_frame_range", "probe",
+           "stored_bit_depth"]
 
 
 class FrameSource(Protocol):
@@ -118,6 +119,20 @@ def open_sink(path: str, info: ClipInfo, options=None, *, audio_from: str | None
     if depth not in (8, 16):
         raise UserError(f"bit depth must be 8 or 16, got {depth}")
     return SequenceSink(path, ext=ext, bit_depth=depth)
+
+
+def stored_bit_depth(path: str, info: ClipInfo, options=None) -> int:
+    """Bits per channel that :func:`open_sink` keeps for ``path`` (8 or 16; 10-bit ProRes
+    counts as 16): what an intermediate must hold for the final output to come out the same."""
+    codec = (options.codec if options is not None else "") or "auto"
+    if is_video_path(path):
+        from .video import CODECS, DEFAULT_CODEC_FOR_EXT
+
+        if codec == "auto":
+            codec = DEFAULT_CODEC_FOR_EXT.get(Path(str(path)).suffix.lower(), "h264")
+        return 16 if CODECS.get(codec, CODECS["h264"])[3] > 8 else 8
+    depth = options.bit_depth if options is not None and options.bit_depth else 0
+    return depth or (16 if codec == "tiff" or info.bit_depth > 8 else 8)
 
 
 class ArraySource(SelectedFrames):

@@ -29,10 +29,13 @@ class Stylizer(ABC):
     #: Frames the stylizer prefers per call; the runner batches accordingly.
     batch_size: int = 1
 
-    def prepare(self, frame_at: Callable[[int], Frame], indices: Sequence[int]) -> None:
+    def prepare(self, frame_at: Callable[[int], Frame], indices: Sequence[int],
+                span: tuple[int, int] | None = None) -> None:
         """Called once before the first batch with random access to the source frames and the
         list of frame indices the job will process (for stylizers that need look-ahead, such as
-        keyframe propagation or annotators computed once per job)."""
+        keyframe propagation or annotators computed once per job). ``span`` (first, last index):
+        this run renders only those of the job's frames (a farm chunk); what a stylizer works
+        out per job it needs only there and around it, yet numbered as in the whole job."""
 
     @abstractmethod
     def stylize(self, frames: Sequence[Frame], settings: Sequence[FrameSettings],

@@ -167,7 +167,10 @@ class PropagateStylizer(Stylizer):
         self._style: dict[int, Tensor] = {}
         self._guide: dict[int, Tensor] = {}
 
-    def prepare(self, frame_at: Callable[[int], Frame], indices: Sequence[int]) -> None:
+    def prepare(self, frame_at: Callable[[int], Frame], indices: Sequence[int],
+                span: tuple[int, int] | None = None) -> None:
+        # Every frame is made from its keyframes alone (seeded by its own index), so a
+        # chunk needs no more than the keyframes, wherever they lie in the job.
         indices = list(indices)
         processed = set(indices)
         for k in self._keys:

@@ -67,7 +67,10 @@ class AnnotatorSet:
     frames, and host memory must not grow with the clip."""
 
     def __init__(self, controlnet_specs, frame_at=None, indices: Sequence[int] = (),
-                 allow_pickle: bool = False, keep: int = 64, device=None):
+                 allow_pickle: bool = False, keep: int = 64, device=None,
+                 spans: Sequence[tuple[int, int]] | None = None):
+        """``spans``: ordinal ranges of ``indices`` this run annotates (a farm chunk); None:
+        all of them."""
         self.annotators = [make_annotator(cn.kind, cn.annotator, dict(cn.params), allow_pickle, device)
                            for cn in controlnet_specs]
         self.keep = keep
@@ -75,7 +78,7 @@ class AnnotatorSet:
         # Pose needs the whole clip's keypoints to smooth them over time before drawing.
         for k, cn in enumerate(controlnet_specs):
             if cn.kind == "openpose" and frame_at is not None and indices:
-                self.annotators[k].fit(frame_at, indices)
+                self.annotators[k].fit(frame_at, indices, spans)
 
     def images(self, k: int, frames, size: tuple[int, int]) -> torch.Tensor:
         """``(F, 3, H, W)`` condition images of ControlNet ``k`` for ``frames`` at ``size``."""

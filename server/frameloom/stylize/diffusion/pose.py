@@ -196,16 +196,22 @@ class PoseAnnotator:
             return []
         return [] if frame is None else self.detector(frame.image)
 
-    def fit(self, frame_at, indices) -> None:
+    def fit(self, frame_at, indices, spans=None) -> None:
+        """Keypoints of the job's frames ``indices``, smoothed over time. ``spans``: ordinal
+        ranges of them that are needed (a farm chunk's; None: all). Each is fitted with half a
+        smoothing window of the job's frames on either side, so its frames are smoothed exactly
+        as in a fit over the whole job."""
         idx = list(indices)
-        if self.detector is not None:
-            if frame_at is None:
-                return
-            raw = [self._detect(frame_at, i) for i in idx]
-        else:
-            raw = [self.raw[i] if i < len(self.raw) else [] for i in idx]
-        smoothed = smooth_keypoints(raw, self.window, self.order)
-        self.frames = dict(zip(idx, smoothed))
+        if self.detector is not None and frame_at is None:
+            return
+        half = self.window // 2
+        for lo, hi in _merged([(0, len(idx) - 1)] if spans is None else spans, half, len(idx)):
+            part = idx[lo:hi + 1]
+            if self.detector is not None:
+                raw = [self._detect(frame_at, i) for i in part]
+            else:
+                raw = [self.raw[i] if i < len(self.raw) else [] for i in part]
+            self.frames.update(zip(part, smooth_keypoints(raw, self.window, self.order)))
 
     def at(self, index: int, image: np.ndarray, src_hw: tuple[int, int] | None = None) -> np.ndarray:
         h, w = image.shape[:2]
@@ -216,3 +222,15 @@ class PoseAnnotator:
             self.fit(None, range(len(self.raw)))
         sh, sw = src_hw or (self.src_size[0] or h, self.src_size[1] or w)
         return draw_pose(self.frames.get(index, []), (h, w), (w / sw, h / sh))
+
+
+def _merged(spans, pad: int, n: int) -> list[tuple[int, int]]:
+    """``spans`` (inclusive ordinal ranges) widened by ``pad`` within ``[0, n)`` and merged where
+    they meet: frames within ``pad`` of a savgol fit's ends are fitted differently."""
+    out: list[list[int]] = []
+    for lo, hi in sorted((max(0, a - pad), min(n - 1, b + pad)) for a, b in spans):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        elif lo <= hi:
+            out.append([lo, hi])
+    return [(a, b) for a, b in out]

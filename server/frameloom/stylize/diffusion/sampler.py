@@ -278,6 +278,13 @@ class UNetDenoiser:
         self.calls += 1
         self.prev_old, self.prev_at = self.prev_at, {}
 
+    def forget_previous(self) -> None:
+        """Drop the remembered previous frames (keep the anchor): the next call starts a new
+        stretch of the clip that does not follow the last one."""
+        if self.cross is not None:
+            self.cross.drop("prev", set(self.prev_at) | set(self.prev_old))
+        self.prev_at, self.prev_old = {}, {}
+
     def _layout(self, n: int, n_refs: int, groups: int, t: int, first_chunk: bool) -> ForwardLayout:
         anchor_pos = 0 if (self.anchor and self.calls <= 1 and first_chunk) else None
         keys = {}

@@ -188,7 +188,7 @@ class DiffusionStylizer(Stylizer):
             install_cross_frame(cn, state, f"cn{i}.")
         return state
 
-    def prepare(self, frame_at, indices: Sequence[int]) -> None:
+    def prepare(self, frame_at, indices: Sequence[int], span: tuple[int, int] | None = None) -> None:
         self._frame_at = frame_at
         self._indices = [int(i) for i in indices]
         self._order = {i: k for k, i in enumerate(self._indices)}
@@ -196,7 +196,22 @@ class DiffusionStylizer(Stylizer):
         if self.comps.controlnets:
             from .annotators import AnnotatorSet
             self._annotators = AnnotatorSet(self.d.controlnets, frame_at, indices, self.d.allow_pickle,
-                                            device=self.device)
+                                            device=self.device, spans=self._needed_spans(span))
+
+    def _needed_spans(self, span: tuple[int, int] | None) -> list[tuple[int, int]] | None:
+        """Ordinal ranges of the job's frames a run of ``span`` denoises (None: all of them):
+        the span and its last window's look-ahead, and the job's first window (the anchor)."""
+        if span is None or not self._indices:
+            return None
+        lo = self._order.get(span[0], 0)
+        hi = self._order.get(span[1], len(self._indices) - 1)
+        spans = [(lo, min(len(self._indices) - 1, hi + self.overlap))]
+        if lo > 0 and self._anchored():
+            spans.append((0, min(len(self._indices) - 1, self.batch_size + self.overlap - 1)))
+        return spans
+
+    def _anchored(self) -> bool:
+        return self.cross is not None and self.denoiser.anchor
 
     # -- per frame inputs -------------------------------------------------------------------
 
@@ -311,6 +326,18 @@ class DiffusionStylizer(Stylizer):
         sizes = {f.image.shape[:2] for f in frames}
         if len(sizes) != 1:
             raise UserError("all frames of a clip must have the same size")
+        if self.denoiser.calls == 0 and self._anchored() and self._indices \
+                and self._frame_at is not None and frames[0].index != self._indices[0]:
+            self._replay_anchor(is_cancelled)
+        ahead, images = self._denoise(frames, settings, is_cancelled)
+        result = self._blend_seam(frames, images[:len(frames)])
+        self._ahead = [(f.index, img) for f, img in zip(ahead, images[len(frames):])]
+        return result
+
+    def _denoise(self, frames: Sequence[Frame], settings: Sequence[FrameSettings],
+                 is_cancelled: CancelCheck | None) -> tuple[list[Frame], list[np.ndarray]]:
+        """One window and its look-ahead through the sampler: (look-ahead frames, images of the
+        window's frames then of the look-ahead's, at the source size)."""
         ahead, ahead_settings = self._look_ahead(frames, settings)
         batch = self.build_batch(list(frames) + ahead, list(settings) + ahead_settings)
         out = sample(self.denoiser, self.codec, self.scheduler, batch, steps=self.steps,
@@ -322,9 +349,21 @@ class DiffusionStylizer(Stylizer):
             if img.shape[:2] != (src_h, src_w):
                 img = cv2.resize(img, (src_w, src_h), interpolation=cv2.INTER_CUBIC)
             images.append(np.clip(img, 0.0, 1.0))
-        result = self._blend_seam(frames, images[:len(frames)])
-        self._ahead = [(f.index, img) for f, img in zip(ahead, images[len(frames):])]
-        return result
+        return ahead, images
+
+    def _replay_anchor(self, is_cancelled: CancelCheck | None) -> None:
+        """A run that starts after the job's first frame (a farm chunk, a resumed job) denoises
+        the job's first window once, as an uninterrupted run does first, and keeps nothing of it
+        but the anchor's keys/values: every chunk then attends to the same anchor, the clip's
+        first frame. It starts cold otherwise (no previous frames, no look-ahead to blend), as
+        the job's first frame did."""
+        first = self._indices[:self.batch_size]
+        frames = [self._frame_at(i) for i in first]
+        if self._schedule is None:
+            self._schedule = Schedule(self.spec)
+        self._denoise(frames, [self._schedule.at(i) for i in first], is_cancelled)
+        self.denoiser.forget_previous()
+        self._ahead = []
 
     def _blend_seam(self, frames: Sequence[Frame], result: list[np.ndarray]) -> list[np.ndarray]:
         """Cross-fade the first frames of this window with the previous call's look-ahead outputs
