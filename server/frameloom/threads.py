@@ -8,10 +8,13 @@ turn into one scheduler time slice each: the same job ran 20-50x slower beside o
 
 So by default the engine sizes its pools to the cores nobody else is using, measured from the
 kernel's CPU counters between batches (:class:`Rebalancer`, called by the runner on the thread
-that computes), within the CPUs the process may use (affinity and cgroup quota). Idle pool
-threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``, when the user set nothing), so
-they leave the cores to whoever needs them. A fixed count (``--threads N``,
-``FRAMELOOM_THREADS=N``, or the CPUs a Ray task was given) turns the measuring off.
+that computes), within the CPUs the process may use (affinity and cgroup quota); it takes a core
+only when at least three quarters of it are free, so two engines on one machine settle on a core
+each instead of chasing each other. OpenMP keeps its own wait policy: making idle threads sleep
+(``OMP_WAIT_POLICY=PASSIVE``) was measured too, and it made a job alone 2.5x slower (every one of
+the engine's many small operations then waits for its threads to wake up) for no gain once the
+pool fits the free cores. A fixed count (``--threads N``, ``FRAMELOOM_THREADS=N``, or the CPUs a
+Ray task was given) turns the measuring off.
 """
 from __future__ import annotations
 
@@ -28,6 +31,10 @@ log = logging.getLogger(__name__)
 ENV = "FRAMELOOM_THREADS"
 #: Seconds between two re-measurements of the load (shorter spans are noise).
 MEASURE_EVERY_S = 0.5
+#: The first measurement, which ends the cautious start (one thread), comes sooner.
+FIRST_LOOK_S = 0.2
+#: A core is taken only when this much of it is free.
+FREE_ENOUGH = 0.75
 
 
 @dataclass(frozen=True)
@@ -77,10 +84,8 @@ def configure(threads: int | str | None = None, *, cpus: int | None = None,
               source: str = "--threads") -> ThreadPolicy:
     """Decide the engine's threads, once, at start-up (the CLI, the server, a farm or Ray
     worker). ``threads``: an explicit count (beats the environment); ``cpus``: the CPUs this
-    worker was given (a Ray task's), which also fixes the count. Call before torch is imported
-    where possible, so the OpenMP wait policy takes effect."""
+    worker was given (a Ray task's), which also fixes the count."""
     global _policy
-    prepare_environment()
     fixed = parse_threads(threads, source)
     if fixed is None and os.environ.get(ENV):
         fixed, source = parse_threads(os.environ[ENV], ENV), ENV
@@ -94,13 +99,6 @@ def configure(threads: int | str | None = None, *, cpus: int | None = None,
 def policy() -> ThreadPolicy:
     """The policy :func:`configure` set, or the default (from the environment) if none was."""
     return _policy if _policy is not None else configure()
-
-
-def prepare_environment() -> None:
-    """Idle OpenMP threads sleep rather than spin, unless the user chose otherwise. Only has
-    an effect before torch's OpenMP runtime is loaded."""
-    if "torch" not in sys.modules:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def set_threads(n: int) -> None:
@@ -174,11 +172,17 @@ class Rebalancer:
     def __init__(self, policy_: ThreadPolicy | None = None):
         self.policy = policy_ or policy()
         self._counters = _CpuCounters() if self.policy.fixed is None else None
-        self._last: tuple[float, float, float] | None = None
-        self.threads = self.policy.fixed or self.policy.cpus
+        reading = self._counters.read() if self._counters is not None else None
+        self._last: tuple[float, float, float] | None = (
+            None if reading is None else (time.monotonic(), *reading))
+        # A cautious start: one thread until the first measurement says the cores are free, so
+        # jobs started together (or beside a busy process) never run a batch oversubscribed.
+        self.threads = self.policy.fixed or (1 if reading is not None else self.policy.cpus)
+        self._measured = False
 
     def apply(self) -> int:
-        """Set and return the thread count for the next batch."""
+        """Set and return the thread count for the next batch (or step of one: cheap when
+        called more often than the load is measured)."""
         if self._counters is not None:
             self.threads = self._measure()
         set_threads(self.threads)
@@ -186,22 +190,17 @@ class Rebalancer:
 
     def _measure(self) -> int:
         reading = self._counters.read()
-        if reading is None:
+        if reading is None or self._last is None:
             return self.threads
         now = time.monotonic()
-        if self._last is None:
-            # A short first look, so a job started beside a busy process does not run its
-            # first (maybe long) batch oversubscribed.
-            self._last = (now, *reading)
-            time.sleep(0.1)
-            now, reading = time.monotonic(), self._counters.read() or reading
-        elif now - self._last[0] < MEASURE_EVERY_S:
+        if now - self._last[0] < (MEASURE_EVERY_S if self._measured else FIRST_LOOK_S):
             return self.threads
+        self._measured = True
         t0, busy0, own0 = self._last
         self._last = (now, *reading)
         busy, own = reading
         others = max(0.0, (busy - busy0) - (own - own0)) / max(1e-3, now - t0)
-        threads = max(1, min(self.policy.cpus, int(self.policy.cpus - others + 0.5)))
+        threads = max(1, min(self.policy.cpus, int(self.policy.cpus - others + 1.0 - FREE_ENOUGH)))
         if threads != self.threads:
             log.debug("others keep %.1f of %d cores busy: computing on %d threads",
                       others, self.policy.cpus, threads)

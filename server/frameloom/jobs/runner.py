@@ -133,6 +133,7 @@ def run_job(spec: JobSpec, source, sink, *, stylizer: Stylizer | None = None,
             if temporal is None:
                 emit(frame.index, image)
             else:
+                threads.apply()
                 for index, out in temporal.push(frame.index, image, frame.image):
                     emit(index, out)
 
