@@ -32,7 +32,7 @@ ENV = "FRAMELOOM_THREADS"
 #: Seconds between two re-measurements of the load (shorter spans are noise).
 MEASURE_EVERY_S = 0.5
 #: The first measurement, which ends the cautious start (one thread), comes sooner.
-FIRST_LOOK_S = 0.2
+FIRST_LOOK_S = 0.1
 #: A core is taken only when this much of it is free.
 FREE_ENOUGH = 0.75
 
