@@ -158,6 +158,10 @@ def run_diffusers(comps, frames, args, device) -> tuple[float, dict, list]:
 
     dtype = {"auto": torch.float16 if device.type == "cuda" else torch.float32, "float32": torch.float32,
              "float16": torch.float16, "bfloat16": torch.bfloat16}[args.dtype]
+    # diffusers as users run it: the modules in PyTorch's default layout (frameloom's stylizer
+    # made the shared VAE channels-last).
+    for module in comps.modules():
+        module.to(memory_format=torch.contiguous_format)
     pipe = StableDiffusionControlNetImg2ImgPipeline(
         vae=comps.vae, text_encoder=comps.text_encoder, tokenizer=comps.tokenizer, unet=comps.unet,
         controlnet=MultiControlNetModel([cn for _, cn in comps.controlnets]),

@@ -96,7 +96,8 @@ class VaeCodec:
         p = next(self.vae.parameters())
         self._tiling(*images.shape[-2:])
         with self.timer("vae"):
-            out = [self.vae.encode(c.to(p.device, p.dtype) * 2 - 1).latent_dist.mean
+            out = [self.vae.encode((c.to(p.device, p.dtype) * 2 - 1).contiguous(
+                       memory_format=torch.channels_last)).latent_dist.mean
                    for c in images.split(self.batch)]
         return torch.cat(out) * self.scale
 

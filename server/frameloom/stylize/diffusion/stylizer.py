@@ -170,6 +170,10 @@ class DiffusionStylizer(Stylizer):
                 m.requires_grad_(False)
         finally:
             dlog.set_verbosity(level)
+        # The VAE's convolutions run 10-20% faster channels-last on the CPU too (measured at
+        # 256x256, full SD1.5 VAE: decode 4.3 -> 3.9 s, encode 2.3 -> 1.8 s per two frames); the
+        # UNet and ControlNets only on CUDA (on the CPU they were 10% slower).
+        self.comps.vae.to(memory_format=torch.channels_last)
         if self.device.type == "cuda":
             self.comps.unet.to(memory_format=torch.channels_last)
             for _, cn in self.comps.controlnets:
