@@ -37,13 +37,13 @@ def make_frames(n: int, h: int, w: int) -> list[np.ndarray]:
     return [np.roll(base, 4 * i, axis=1) for i in range(n)]
 
 
-def identity_spec() -> pb.JobSpec:
-    s = pb.JobSpec(name="bench", style=pb.StyleSpec(kind="identity"))
+def identity_spec(kind: str = "identity") -> pb.JobSpec:
+    s = pb.JobSpec(name="bench", style=pb.StyleSpec(kind=kind))
     s.temporal.mode = "none"
     return s
 
 
-def in_process(frames) -> float:
+def in_process(frames, kind: str = "identity", label: str = "in-process (runner only)") -> float:
     out = []
 
     class Sink:
@@ -54,9 +54,9 @@ def in_process(frames) -> float:
             pass
 
     t, c = time.perf_counter(), time.process_time()
-    run_job(identity_spec(), ArraySource(frames), Sink())
+    run_job(identity_spec(kind), ArraySource(frames), Sink())
     dt = time.perf_counter() - t
-    CPU.setdefault("in-process (runner only)", []).append(1000 * (time.process_time() - c) / len(frames))
+    CPU.setdefault(label, []).append(1000 * (time.process_time() - c) / len(frames))
     assert len(out) == len(frames)
     return dt
 
@@ -135,6 +135,8 @@ def main() -> None:
         rows.setdefault("  of which: client clip hash", []).append(time.perf_counter() - t)
         rows.setdefault("server, cached replay", []).append(through_server(client, frames, cache=True))
         rows.setdefault("client only: messages both ways, no server", []).append(client_only(frames))
+    cartoon = [1000 * in_process(frames[:4], "filter:cartoon", "in-process filter:cartoon job")
+               / 4 for _ in range(args.repeats)]
     png_frames = frames[: max(2, args.frames // 4)]
     png = [through_server(client, png_frames, cache=False, encoding="png") * len(frames) / len(png_frames)
            for _ in range(max(1, args.repeats // 2))]
@@ -155,6 +157,12 @@ def main() -> None:
     for name, values in CPU.items():
         med = statistics.median(values)
         print(f"| {name} | {med:.1f} | {med - inproc:+.1f} |")
+    added = statistics.median(CPU["server, raw, no cache"]) - inproc
+    cartoon_cpu = statistics.median(CPU["in-process filter:cartoon job"])
+    print(f"\nWhat the server and client add to a streamed frame (raw, no cache): {added:.1f} ms CPU; "
+          f"{100 * added / inproc:.0f}% of the identity job's own CPU ({inproc:.1f} ms), "
+          f"{100 * added / cartoon_cpu:.1f}% of a filter:cartoon job's ({cartoon_cpu:.0f} ms CPU, "
+          f"{statistics.median(cartoon):.0f} ms wall per frame, no deflicker).")
     client.close()
     server.terminate()
     server.wait(30)
