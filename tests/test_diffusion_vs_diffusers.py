@@ -1,6 +1,6 @@
 """Like for like: with consistency off, frameloom's loop gives diffusers' frames.
 
-The anchor of the speed comparison (benchmarks/bench_diffusion.py --vs-diffusers) is diffusers'
+The anchor of the speed comparison (benchmarks/bench_vs_diffusers.py) is diffusers'
 StableDiffusionControlNetImg2ImgPipeline run frame by frame. Here both run the same tiny random
 model, scheduler, noise and settings; the one choice that differs by design is aligned for the
 test: diffusers samples the VAE posterior where frameloom takes its mean (the deterministic
