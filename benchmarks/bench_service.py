@@ -2,6 +2,7 @@
 same job run in-process through the one runner.
 
     python benchmarks/bench_service.py              # 24 frames x 3 repeats
+    FRAMELOOM_THREADS=1 python benchmarks/bench_service.py   # the in-process job on the server's threads
     python benchmarks/bench_service.py --frames 8 --repeats 1   # smoke run
 
 The in-process baseline is what the server does per frame minus the wire: frames as uint8 arrays
