@@ -113,6 +113,25 @@ def poller(target: str, stop: float, tally: Tally) -> None:
             time.sleep(0.05)
 
 
+def start_server(folder: Path, *extra: str, prelude: str = "",
+                 env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """A ``frameloom serve`` process on a free loopback port with its store in ``folder``,
+    ready; ``prelude``: Python run in it before the CLI. Returns (process, target)."""
+    port_file = folder / f"port_{time.monotonic_ns()}"
+    code = prelude + "import sys; from frameloom.cli import main; sys.exit(main(sys.argv[1:]))"
+    server = subprocess.Popen([sys.executable, "-c", code, "serve", "--port", "0", "--port-file",
+                               str(port_file), "--store", str(folder / f"store_{port_file.name}"),
+                               "--log-level", "warning", *extra], env=env)
+    while not port_file.exists():
+        if server.poll() is not None:
+            raise SystemExit("the server did not start")
+        time.sleep(0.1)
+    target = f"127.0.0.1:{port_file.read_text().strip()}"
+    with FrameloomClient(target) as c:
+        c.wait_ready(60)
+    return server, target
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=60)
@@ -123,18 +142,8 @@ def main() -> None:
     args = ap.parse_args()
     w, h = (int(x) for x in args.size.split("x"))
     with tempfile.TemporaryDirectory() as d:
-        port_file = Path(d) / "port"
-        server = subprocess.Popen([sys.executable, "-m", "frameloom.cli", "serve", "--port", "0",
-                                   "--port-file", str(port_file), "--store", str(Path(d) / "store"),
-                                   "--log-level", "warning"])
+        server, target = start_server(Path(d))
         try:
-            while not port_file.exists():
-                if server.poll() is not None:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.1)
-            target = f"127.0.0.1:{port_file.read_text().strip()}"
-            with FrameloomClient(target) as c:
-                c.wait_ready(60)
             tally = Tally()
             stop = time.monotonic() + args.seconds
             workers = [threading.Thread(target=streamer, args=(target, k, stop, tally, args.frames, h, w))

@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from bench_load import pct  # noqa: E402
+from bench_load import pct, start_server as serve  # noqa: E402
 from bench_threads import make_media  # noqa: E402
 from frameloom_client import FrameloomClient  # noqa: E402
 from frameloom_client.jobspec import build_spec  # noqa: E402
@@ -38,21 +38,9 @@ SERVERS = {
 
 
 def start_server(folder: Path, prelude: str) -> tuple[subprocess.Popen, str]:
-    port_file = folder / f"port_{time.monotonic_ns()}"
-    code = (prelude + "from frameloom.cli import main; import sys; sys.exit(main(sys.argv[1:]))")
     env = {k: v for k, v in os.environ.items()
            if k not in ("OMP_NUM_THREADS", "FRAMELOOM_THREADS", "MKL_NUM_THREADS")}
-    proc = subprocess.Popen([sys.executable, "-c", code, "serve", "--port", "0", "--port-file",
-                             str(port_file), "--store", str(folder / f"store_{port_file.name}"),
-                             "--media-root", str(folder), "--log-level", "warning"], env=env)
-    while not port_file.exists():
-        if proc.poll() is not None:
-            raise SystemExit("the server did not start")
-        time.sleep(0.1)
-    target = f"127.0.0.1:{port_file.read_text().strip()}"
-    with FrameloomClient(target) as c:
-        c.wait_ready(60)
-    return proc, target
+    return serve(folder, "--media-root", str(folder), prelude=prelude, env=env)
 
 
 def probe(target: str, stop: threading.Event, unary: list, streams: list, job_id: list) -> None:
