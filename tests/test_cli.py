@@ -118,8 +118,11 @@ def test_ctrl_c_keeps_a_valid_file_up_to_the_last_frame(tmp_path):
     # Long enough that a fast machine is still rendering when the signal comes.
     src = write_clip(tmp_path / "long.mp4", photo_frames(frames=480, size=(320, 192)), 24)
     out = tmp_path / "out.mp4"
+    # SIGINT at its default in the child: a suite started in the background by a shell inherits
+    # it ignored, and a command that ignores Ctrl-C is right to go on.
     proc = subprocess.Popen([*FRAMELOOM, "stylize", src, "--style", "filter:oil", "--no-deflicker",
-                             "-o", str(out)], stderr=subprocess.PIPE, text=True)
+                             "-o", str(out)], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # The signal comes once the progress bar says a tenth of the frames are done (the file's
     # size says nothing: the muxer writes in 32 KiB blocks, and this clip compresses well).
     chunks: list[str] = []
