@@ -11,9 +11,9 @@ kernel's CPU counters between batches (:class:`Rebalancer`, called by the runner
 that computes), within the CPUs the process may use (affinity and cgroup quota); it takes a core
 only when at least three quarters of it are free, so two engines on one machine settle on a core
 each instead of chasing each other. OpenMP keeps its own wait policy: making idle threads sleep
-(``OMP_WAIT_POLICY=PASSIVE``) was measured too, and it made a job alone 2.5x slower (every one of
-the engine's many small operations then waits for its threads to wake up) for no gain once the
-pool fits the free cores. A fixed count (``--threads N``, ``FRAMELOOM_THREADS=N``, or the CPUs a
+(``OMP_WAIT_POLICY=PASSIVE``) was measured too, and it made a job alone 1.6-1.9x slower (every
+one of the engine's many small operations then waits for its threads to wake up) for no gain
+once the pool fits the free cores. A fixed count (``--threads N``, ``FRAMELOOM_THREADS=N``, or the CPUs a
 Ray task was given) turns the measuring off.
 """
 from __future__ import annotations
@@ -189,11 +189,13 @@ class Rebalancer:
         return self.threads
 
     def _measure(self) -> int:
-        reading = self._counters.read()
-        if reading is None or self._last is None:
+        if self._last is None:
             return self.threads
         now = time.monotonic()
         if now - self._last[0] < (MEASURE_EVERY_S if self._measured else FIRST_LOOK_S):
+            return self.threads   # not due: /proc/stat is read only when a measurement is
+        reading = self._counters.read()
+        if reading is None:
             return self.threads
         self._measured = True
         t0, busy0, own0 = self._last
