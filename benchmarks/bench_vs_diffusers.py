@@ -220,8 +220,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--mem-size", type=int, default=128, help="frame size of the memory runs")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--runs", default="all",
+                    help="comma-separated run numbers to time (1-4, in the table's order; default all)")
     ap.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    runs = RUNS if args.runs == "all" else tuple(RUNS[int(i) - 1] for i in args.runs.split(","))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if args.memory_child:
         memory_child(args.memory_child, args, device)
@@ -231,12 +234,13 @@ def main() -> None:
         m.to(device)
     frames = [Frame(i, i / 24, img) for i, img in enumerate(moving_photo(args.frames, args.size, args.size))]
     # Warm-up (allocator, kernel choice, compile): one frame through each path, not counted.
-    run_diffusers(comps, frames[:1], args, device)
+    if "diffusers" in runs:
+        run_diffusers(comps, frames[:1], args, device)
     run_frameloom("frameloom DiffSynth", comps, frames[:2], args, device)
-    times = {r: [] for r in RUNS}
-    splits = {r: {} for r in RUNS}
+    times = {r: [] for r in runs}
+    splits = {r: {} for r in runs}
     for _ in range(args.repeats):
-        for run in RUNS:
+        for run in runs:
             fn = (lambda: run_diffusers(comps, frames, args, device)) if run == "diffusers" else \
                 (lambda: run_frameloom(run, comps, frames, args, device))  # noqa: B023
             total, split, outputs = fn()
@@ -250,14 +254,15 @@ def main() -> None:
     print(f"torch {torch.__version__}; {args.frames} frames {args.size}x{args.size}, {args.steps} steps "
           f"x 0.75, guidance 7.5, 2 ControlNets, window {args.window}, dtype {args.dtype}, "
           f"compile={args.compile}; median of {args.repeats}; load average {os.getloadavg()[0]:.2f}")
-    base = statistics.median(times["diffusers"])
+    base = statistics.median(times["diffusers"]) if "diffusers" in times else None
     print("\n| run | seconds | s/frame | vs diffusers | target |\n|---|---|---|---|---|")
-    for run in RUNS:
+    for run in runs:
         t = statistics.median(times[run])
-        print(f"| {run} | {t:.1f} | {t / args.frames:.2f} | {t / base:.2f}x | {TARGETS[run]} |")
+        ratio = f"{t / base:.2f}x" if base else "(not run)"
+        print(f"| {run} | {t:.1f} | {t / args.frames:.2f} | {ratio} | {TARGETS[run]} |")
     cats = ("unet", "controlnet", "vae", "text", "in-loop deflicker", "post-pass")
     print("\n| run | " + " | ".join(cats) + " | other |\n|---|" + "---|" * (len(cats) + 1))
-    for run in RUNS:
+    for run in runs:
         t = statistics.median(times[run])
         vals = [statistics.median(splits[run].get(c, [0.0])) for c in cats]
         # The in-loop deflicker's VAE work is inside "vae"; its own share is the PatchMatch.
