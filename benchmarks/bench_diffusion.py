@@ -21,9 +21,14 @@ import os
 import platform
 import time
 
-import cv2
-import numpy as np
-import torch
+from frameloom import allocator
+
+if __name__ == "__main__":   # the allocator settings the frameloom command runs with
+    allocator.reexec_with_tunables()
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -20,7 +20,9 @@ size, steps, strength 0.75, guidance 7.5 and control images (the frames). Runs:
 Each run's time is split by module (forward hooks on the same modules for every run), peak
 memory is read for 8 and 32 frames of the DiffSynth run (RSS on CPU, max_memory_allocated on
 CUDA, each in its own process). Medians over ``--repeats``, runs interleaved so a busy machine
-hurts them alike; the load average is printed.
+hurts them alike; the load average is printed. The benchmark re-runs itself with the allocator
+settings the ``frameloom`` command starts with (:mod:`frameloom.allocator`), so every row, the
+diffusers anchor included, runs with them; ``FRAMELOOM_MALLOC=system`` runs all rows without.
 """
 from __future__ import annotations
 
@@ -33,8 +35,13 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-import torch
+from frameloom import allocator
+
+if __name__ == "__main__":   # the allocator settings the frameloom command runs with, for every row
+    allocator.reexec_with_tunables()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, os.path.dirname(__file__))
@@ -254,6 +261,7 @@ def main() -> None:
     print(f"torch {torch.__version__}; {args.frames} frames {args.size}x{args.size}, {args.steps} steps "
           f"x 0.75, guidance 7.5, 2 ControlNets, window {args.window}, dtype {args.dtype}, "
           f"compile={args.compile}; median of {args.repeats}; load average {os.getloadavg()[0]:.2f}")
+    print(f"allocator (every row): {allocator.describe()}")
     base = statistics.median(times["diffusers"]) if "diffusers" in times else None
     print("\n| run | seconds | s/frame | vs diffusers | target |\n|---|---|---|---|---|")
     for run in runs:

@@ -10,8 +10,8 @@ def machine_info() -> dict:
     import torch
 
     from . import __version__
+    from . import allocator
     from .devices import describe_devices
-
     from .threads import policy
 
     devices = describe_devices()
@@ -32,6 +32,7 @@ def machine_info() -> dict:
         "torch": torch.__version__,
         "devices": ", ".join(devices),
         "threads": policy().describe(),
+        "allocator": allocator.describe(),
         "pyav": av.__version__,
         "ffmpeg": ".".join(str(x) for x in av.library_versions.get("libavcodec", ())),
         "opencv": cv2.__version__,

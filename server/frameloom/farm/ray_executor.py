@@ -87,8 +87,9 @@ class ChunkWorker:
     def __init__(self, device: str):
         import ray
 
-        from .. import threads
+        from .. import allocator, threads
 
+        allocator.configure_in_process()   # a Ray worker starts without the command line
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
         threads.configure(cpus=max(1, int(cpus)))
         self.device = device
