@@ -2,12 +2,12 @@
 
 glibc's malloc gives blocks above its mmap threshold (dynamic, at most 32 MiB) back to the kernel
 on free, and trims the heap's free top. The engine's batched activations are larger than that
-(a window of 4 frames with guidance is a batch of 8: 20-130 MB tensors at 256x256, more at
+(a window of 4 frames with guidance is a batch of 8: tensors of 10-130 MB at 256x256, more at
 1080p), so every UNet, ControlNet and VAE call faulted its whole working set in afresh, zeroed
-page by page: ~690k minor faults per batch-8 UNet forward at 256x256, ~270k per VAE decode.
+page by page: ~700k minor faults per batch-8 UNet forward at 256x256, ~250k per VAE decode.
 With the threshold and the trim raised to 1 GiB and transparent huge pages for the heap, the
-same calls take ~10 faults and run 10-18% faster (UNet 5.26 -> 4.74 s, VAE decode 2.02 -> 1.68 s,
-encode 0.85 -> 0.77 s), for 2% more peak RSS (8.17 -> 8.33 GiB with the full SD1.5 set loaded);
+same calls take ~10 faults and run 10-17% faster (UNet 5.99 -> 4.95 s, VAE decode 2.08 -> 1.76 s,
+encode 0.93 -> 0.80 s), for 2-6% more peak RSS (7.64 -> 8.08 GiB with the full SD1.5 set loaded);
 benchmarks/RESULTS.md has the whole-job figures. Per-frame code (diffusers' pipeline, a frame at
 a time) allocates below the threshold and never paid this.
 
