@@ -24,9 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from frameloom import allocator
 
-from frameloom.frames import from_float
+if __name__ == "__main__":   # the allocator settings the frameloom command (and so the server) has
+    allocator.reexec_with_tunables()
+
+import numpy as np  # noqa: E402
+
+from frameloom.frames import from_float  # noqa: E402
 from frameloom.jobs.runner import run_job
 from frameloom.media import ArraySource
 from frameloom_client import FrameAssembler, FrameloomClient, chunk_fields, clip_hash, pb
