@@ -15,30 +15,9 @@ import pytest
 
 from frameloom_client import FrameloomClient, pb
 from mediafiles import photo_frames
-from ofx_host import FAILED, OK, ROOT, Serve, build_host, build_plugin, load_host, servers
+from ofx_host import FAILED, OK, ROOT, build_host, build_plugin
 from test_ofx import job_ids, make_instance
 from test_service_helpers import wait_until
-
-
-@pytest.fixture(scope="module")
-def host():
-    h = load_host()
-    yield h
-    assert h.property_errors == 0, h.log()
-    assert h.images_outstanding == 0
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Serve(tmp_path_factory.mktemp("ofx-faults"))
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def serve():
-    with servers() as start:
-        yield start
 
 
 @pytest.fixture

@@ -14,32 +14,11 @@ import pytest
 
 from frameloom_client import FrameloomClient, clip_hash, pb
 from mediafiles import photo_frames, write_clip
-from ofx_host import BUNDLE, OK, Serve, arch_folder, decode, load_host, servers, stylize_cli
+from ofx_host import BUNDLE, OK, arch_folder, decode, stylize_cli
 from test_service_helpers import wait_until
 
 N, W, H = 12, 96, 64
 FIRST = 100  # the host's clip starts at frame 100: the server still sees source frames 0..N-1
-
-
-@pytest.fixture(scope="module")
-def host():
-    h = load_host()
-    yield h
-    assert h.property_errors == 0, h.log()
-    assert h.images_outstanding == 0
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Serve(tmp_path_factory.mktemp("ofx-serve"))
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def serve():
-    with servers() as start:
-        yield start
 
 
 @pytest.fixture(scope="module")
