@@ -13,9 +13,11 @@ a time) allocates below the threshold and never paid this.
 
 The settings are glibc tunables, read once when a process starts, so the command line re-runs
 itself with them (:func:`reexec_with_tunables`, before anything heavy is imported; same PID, same
-arguments). Children inherit them. Processes that embed the engine without the command line
-(Ray workers, a host's own Python) get the part that can still be set at run time
-(:func:`configure_in_process`: ``mallopt``, about half the gain). ``GLIBC_TUNABLES`` already
+arguments): the ``frameloom`` entry point and ``python -m frameloom.cli``'s ``__main__``, never
+``cli.main()`` itself, which Python callers run in their own process. Children inherit them.
+Processes that embed the engine without the command line (Ray workers, a host's own Python) get
+the part that can still be set at run time (:func:`configure_in_process`: ``mallopt``, about half
+the gain). ``GLIBC_TUNABLES`` already
 set by the operator is left as it is; ``FRAMELOOM_MALLOC=system`` turns all of this off.
 """
 from __future__ import annotations

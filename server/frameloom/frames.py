@@ -29,14 +29,11 @@ def to_float(image: np.ndarray) -> np.ndarray:
         image = np.repeat(image, 3, axis=2)
     elif image.shape[2] == 4:
         image = image[:, :, :3]
-    # In place on the one new array: a 1080p frame took 5.2 ms with a temporary, 1.4 without.
-    if image.dtype == np.uint8:
+    full = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(image.dtype)
+    if full is not None:
+        # In place on the one new array: a 1080p frame took 5.2 ms with a temporary, 1.4 without.
         out = image.astype(np.float32)
-        out *= 1.0 / 255.0
-        return out
-    if image.dtype == np.uint16:
-        out = image.astype(np.float32)
-        out *= 1.0 / 65535.0
+        out *= 1.0 / full
         return out
     return np.clip(image.astype(np.float32, copy=False), 0.0, 1.0)
 

@@ -9,8 +9,7 @@ def machine_info() -> dict:
     import cv2
     import torch
 
-    from . import __version__
-    from . import allocator
+    from . import __version__, allocator
     from .devices import describe_devices
     from .threads import policy
 

@@ -81,10 +81,6 @@ def setup_logging(level: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None:   # a real process start (not a call from Python): before torch is imported
-        from .. import allocator
-
-        allocator.reexec_with_tunables()
     parser = build_parser()
     args = parser.parse_args(argv)
     level = getattr(args, "log_level", None)
